@@ -1,0 +1,81 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+type AuthFuture<ReqBody, ResBody> =
+    Pin<Box<dyn Future<Output = Result<Request<ReqBody>, Response<ResBody>>> + Send + 'static>>;
+
+pin_project! {
+    /// The response future of [`Auth`](super::Auth): authentication, then the inner service.
+    pub struct ResponseFuture<S, ReqBody, ResBody>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
+        #[pin]
+        state: State<S::Future, AuthFuture<ReqBody, ResBody>>,
+        inner: Option<S>,
+    }
+}
+
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, A> {
+        Authenticating { auth: A },
+        Inner { #[pin] fut: F },
+        Done,
+    }
+}
+
+impl<S, ReqBody, ResBody> ResponseFuture<S, ReqBody, ResBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    pub(crate) fn new(auth: AuthFuture<ReqBody, ResBody>, inner: S) -> Self {
+        Self { state: State::Authenticating { auth }, inner: Some(inner) }
+    }
+}
+
+impl<S, ReqBody, ResBody> std::fmt::Debug for ResponseFuture<S, ReqBody, ResBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody, ResBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Authenticating { auth } => match ready!(auth.as_mut().poll(cx)) {
+                    Ok(request) => {
+                        let Some(mut inner) = this.inner.take() else {
+                            this.state.set(State::Done);
+                            continue;
+                        };
+                        let fut = inner.call(request);
+                        this.state.set(State::Inner { fut });
+                    }
+                    Err(rejection) => {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Ok(rejection));
+                    }
+                },
+                StateProj::Inner { fut } => return fut.poll(cx),
+                StateProj::Done => panic!("ResponseFuture polled after completion"),
+            }
+        }
+    }
+}

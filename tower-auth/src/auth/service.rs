@@ -1,0 +1,83 @@
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower_service::Service;
+
+use super::{AuthContext, Reject, ResponseFuture};
+use crate::engine::Authenticator;
+use crate::view::PeerAddr;
+
+/// Authenticates each request before the inner service sees it. Built by
+/// [`AuthLayer`](super::AuthLayer).
+#[derive(Debug, Clone)]
+pub struct Auth<S, R> {
+    pub(crate) inner: S,
+    pub(crate) auth: Authenticator,
+    pub(crate) reject: R,
+    pub(crate) peer_addr: fn(&http::Extensions) -> Option<SocketAddr>,
+}
+
+impl<S, R> Auth<S, R> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes `self`, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for Auth<S, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    R: Reject<ResBody>,
+    ReqBody: Send + 'static,
+    ResBody: Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The readied service goes into the future; a fresh clone stays for the next call.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let auth = self.auth.clone();
+        let reject = self.reject.clone();
+        let (mut parts, body) = request.into_parts();
+        if parts.extensions.get::<PeerAddr>().is_none() {
+            if let Some(peer) = (self.peer_addr)(&parts.extensions) {
+                parts.extensions.insert(PeerAddr(peer));
+            }
+        }
+        let authenticate = async move {
+            match auth.authenticate(&parts).await {
+                Ok(principal) => {
+                    parts.extensions.insert(AuthContext { challenge: auth.challenge().clone() });
+                    if let Some(principal) = principal {
+                        parts.extensions.insert(principal);
+                    }
+                    Ok(Request::from_parts(parts, body))
+                }
+                Err(error) => {
+                    let mut response = reject.reject(error.clone());
+                    response.extensions_mut().insert(error);
+                    Err(response)
+                }
+            }
+        };
+        ResponseFuture::new(Box::pin(authenticate), inner)
+    }
+}
