@@ -128,7 +128,7 @@ impl AuthErrorKind {
             Self::BindingMismatch => "Invalid token binding",
             Self::InsufficientScope => "The access token lacks a required scope",
             Self::Unavailable => "Authentication is temporarily unavailable",
-            Self::Misconfigured => "Authentication is not configured for this route",
+            Self::Misconfigured => "No authentication layer ran for this route (add tower_auth::AuthLayer or tower_auth_actix::AuthMiddleware)",
             _ => "Invalid token",
         }
     }
