@@ -187,11 +187,10 @@ impl AuthenticatorBuilder {
         if self.jwt.is_none() {
             return Err(ConfigError::new("no mechanism configured: add .jwt(..)"));
         }
-        if let Some(realm) = &self.realm {
-            if realm.chars().any(|c| c.is_control()) {
+        if let Some(realm) = &self.realm
+            && realm.chars().any(|c| c.is_control()) {
                 return Err(ConfigError::new("realm must not contain control characters"));
             }
-        }
         Ok(Authenticator {
             inner: Arc::new(Inner {
                 jwt: self.jwt,

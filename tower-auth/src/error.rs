@@ -261,7 +261,7 @@ impl AuthError {
     }
 
     /// The RFC 9457 problem document of the response body.
-    pub fn problem_json(&self) -> Bytes {
+    pub fn problem_json(&self) -> String {
         let status = self.status();
         let mut doc = serde_json::Map::new();
         doc.insert("type".into(), "about:blank".into());
@@ -274,11 +274,12 @@ impl AuthError {
         if let Some(scope) = &self.scope {
             doc.insert("scope".into(), scope.as_ref().into());
         }
-        Bytes::from(serde_json::Value::Object(doc).to_string())
+        serde_json::Value::Object(doc).to_string()
     }
 
-    /// Status, headers and body of the response, for any framework.
-    pub fn response_parts(&self) -> ResponseParts {
+    /// The response headers: `WWW-Authenticate` (when there is a challenge), `Retry-After` (when
+    /// set), `Content-Type: application/problem+json` and `Cache-Control: no-store`.
+    pub fn response_headers(&self) -> Vec<(&'static str, Cow<'static, str>)> {
         let mut headers: Vec<(&'static str, Cow<'static, str>)> = Vec::with_capacity(4);
         if let Some(www) = self.www_authenticate() {
             headers.push(("www-authenticate", Cow::Owned(www)));
@@ -288,16 +289,22 @@ impl AuthError {
         }
         headers.push(("content-type", Cow::Borrowed("application/problem+json")));
         headers.push(("cache-control", Cow::Borrowed("no-store")));
-        ResponseParts { status: self.status(), headers, body: self.problem_json() }
+        headers
     }
 
-    /// The response as an `http` 1 response with any body type that can be built from bytes.
-    pub fn into_response<B: From<Bytes>>(self) -> http::Response<B> {
-        let parts = self.response_parts();
-        let mut response = http::Response::new(B::from(parts.body));
-        *response.status_mut() = parts.status;
+    /// Status, headers and body of the response, for any framework.
+    pub fn response_parts(&self) -> ResponseParts {
+        ResponseParts { status: self.status(), headers: self.response_headers(), body: Bytes::from(self.problem_json()) }
+    }
+
+    /// The response as an `http` 1 response with any body type that can be built from a string
+    /// (`axum::body::Body`, `http_body_util::Full<Bytes>`, `String`, …). The error rides in the
+    /// response extensions.
+    pub fn into_response<B: From<String>>(self) -> http::Response<B> {
+        let mut response = http::Response::new(B::from(self.problem_json()));
+        *response.status_mut() = self.status();
         let headers = response.headers_mut();
-        for (name, value) in parts.headers {
+        for (name, value) in self.response_headers() {
             if let Ok(value) = http::HeaderValue::from_str(&value) {
                 headers.append(name, value);
             }
@@ -438,7 +445,7 @@ mod tests {
     #[test]
     fn problem_body_is_rfc9457() {
         let e = AuthError::new(AuthErrorKind::InvalidSignature);
-        let v: serde_json::Value = serde_json::from_slice(&e.problem_json()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&e.problem_json()).unwrap();
         assert_eq!(v["type"], "about:blank");
         assert_eq!(v["title"], "Unauthorized");
         assert_eq!(v["status"], 401);

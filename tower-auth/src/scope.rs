@@ -39,7 +39,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -127,6 +126,33 @@ impl ScopeRequirement {
     }
 }
 
+/// A set of scopes known at compile time, for extractor guards.
+///
+/// Implement it on a marker type and name that type in an adapter's scope-guard extractor
+/// (`Scoped<S>` in `tower-auth-axum` and `tower-auth-actix`): the handler then runs only for a
+/// principal that satisfies [`requirement`](ScopeSet::requirement).
+///
+/// ```
+/// use tower_auth::{Mechanism, Principal, ScopeRequirement, ScopeSet};
+///
+/// struct OrdersWrite;
+///
+/// impl ScopeSet for OrdersWrite {
+///     fn requirement() -> ScopeRequirement {
+///         ScopeRequirement::all_of(["orders:write"])
+///     }
+/// }
+///
+/// let writer = Principal::builder(Mechanism::Jwt, "alice").scopes(["orders:write"]).build();
+/// let reader = Principal::builder(Mechanism::Jwt, "bob").scopes(["orders:read"]).build();
+/// assert!(OrdersWrite::requirement().is_satisfied_by(&writer));
+/// assert!(!OrdersWrite::requirement().is_satisfied_by(&reader));
+/// ```
+pub trait ScopeSet: Send + Sync + 'static {
+    /// The requirement.
+    fn requirement() -> ScopeRequirement;
+}
+
 /// Applies [`RequireScopes`]: place it inside (after) an [`AuthLayer`](crate::AuthLayer), e.g. with
 /// axum's `route_layer`.
 #[derive(Debug, Clone)]
@@ -177,7 +203,7 @@ impl<S> RequireScopes<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireScopes<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: From<Bytes>,
+    ResBody: From<String>,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;

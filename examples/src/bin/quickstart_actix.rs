@@ -1,1 +1,92 @@
-fn main() {}
+//! The demo server on actix-web: the same contract as `quickstart` (see the README).
+//!
+//! `cargo run --bin quickstart-actix` prints `TOKEN …`, `ADMIN_TOKEN …` and `LISTENING http://127.0.0.1:3000`.
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
+use tower_auth::{ScopeRequirement, ScopeSet};
+use tower_auth_actix::{AuthMiddleware, Principal, Scoped};
+use tower_auth_examples::{Config, init_tracing, me_document, setup};
+
+struct OrdersRead;
+impl ScopeSet for OrdersRead {
+    fn requirement() -> ScopeRequirement {
+        ScopeRequirement::all_of(["orders:read"])
+    }
+}
+
+struct OrdersWrite;
+impl ScopeSet for OrdersWrite {
+    fn requirement() -> ScopeRequirement {
+        ScopeRequirement::all_of(["orders:write"])
+    }
+}
+
+struct Admin;
+impl ScopeSet for Admin {
+    fn requirement() -> ScopeRequirement {
+        ScopeRequirement::all_of(["admin"])
+    }
+}
+
+/// The embedded issuer's documents (absent with a real issuer).
+struct Documents {
+    discovery: Option<Value>,
+    jwks: Option<Value>,
+}
+
+fn document(doc: &Option<Value>) -> HttpResponse {
+    match doc {
+        Some(doc) => HttpResponse::Ok().json(doc),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+async fn me(p: Principal) -> HttpResponse {
+    HttpResponse::Ok().json(me_document(&p))
+}
+
+async fn list_orders(p: Scoped<OrdersRead>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "orders": [], "for": p.0.subject() }))
+}
+
+async fn create_order(p: Scoped<OrdersWrite>) -> HttpResponse {
+    HttpResponse::Created().json(json!({ "created": true, "by": p.0.subject() }))
+}
+
+async fn admin(p: Scoped<Admin>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "admin": true, "sub": p.0.subject() }))
+}
+
+#[actix_web::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    init_tracing();
+    let config = Config::from_env();
+    let listener = std::net::TcpListener::bind(&config.addr)?;
+    let setup = setup(&config, listener.local_addr()?)?;
+    let documents = web::Data::new(Documents { discovery: setup.discovery_document(), jwks: setup.jwks() });
+    let auth = setup.authenticator.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(documents.clone())
+            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().json(json!({ "status": "ok" })) }))
+            .route(
+                "/.well-known/openid-configuration",
+                web::get().to(|d: web::Data<Documents>| async move { document(&d.discovery) }),
+            )
+            .route("/.well-known/jwks.json", web::get().to(|d: web::Data<Documents>| async move { document(&d.jwks) }))
+            .service(
+                web::scope("")
+                    .wrap(AuthMiddleware::new(auth.clone()))
+                    .route("/me", web::get().to(me))
+                    .route("/orders", web::get().to(list_orders))
+                    .route("/orders", web::post().to(create_order))
+                    .route("/admin", web::get().to(admin)),
+            )
+    })
+    .listen(listener)?
+    .run();
+    setup.print_banner();
+    server.await?;
+    Ok(())
+}

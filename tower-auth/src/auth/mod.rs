@@ -48,7 +48,6 @@ pub use service::Auth;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::Response;
 
 use crate::error::{AuthError, ChallengeParams};
@@ -74,7 +73,7 @@ where
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultRejection;
 
-impl<B: From<Bytes>> Reject<B> for DefaultRejection {
+impl<B: From<String>> Reject<B> for DefaultRejection {
     fn reject(&self, error: AuthError) -> Response<B> {
         error.into_response()
     }

@@ -57,11 +57,10 @@ where
         let auth = self.auth.clone();
         let reject = self.reject.clone();
         let (mut parts, body) = request.into_parts();
-        if parts.extensions.get::<PeerAddr>().is_none() {
-            if let Some(peer) = (self.peer_addr)(&parts.extensions) {
+        if parts.extensions.get::<PeerAddr>().is_none()
+            && let Some(peer) = (self.peer_addr)(&parts.extensions) {
                 parts.extensions.insert(PeerAddr(peer));
             }
-        }
         let authenticate = async move {
             match auth.authenticate(&parts).await {
                 Ok(principal) => {

@@ -27,7 +27,7 @@ struct KeyInner {
 
 enum Material {
     Public(ParsedPublicKey),
-    Hmac(aws_lc_rs::hmac::Key),
+    Hmac(Box<aws_lc_rs::hmac::Key>),
 }
 
 impl fmt::Debug for VerifyingKey {
@@ -72,7 +72,7 @@ impl Default for JwkPolicy {
     }
 }
 
-fn b64_member<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<Vec<u8>, KeyRejected> {
+fn b64_member(jwk: &Map<String, Value>, name: &str) -> Result<Vec<u8>, KeyRejected> {
     match jwk.get(name) {
         Some(Value::String(s)) => b64url_decode(s.as_bytes()).ok_or(KeyRejected("member is not base64url")),
         Some(_) => Err(KeyRejected("member is not a string")),
@@ -108,11 +108,10 @@ impl VerifyingKey {
     pub(crate) fn from_jwk_with(jwk: &Value, policy: &JwkPolicy) -> Result<Self, KeyRejected> {
         let Value::Object(jwk) = jwk else { return Err(KeyRejected("not a JSON object")) };
         let kty = str_member(jwk, "kty")?.ok_or(KeyRejected("kty missing"))?;
-        if let Some(u) = str_member(jwk, "use")? {
-            if u != "sig" {
+        if let Some(u) = str_member(jwk, "use")?
+            && u != "sig" {
                 return Err(KeyRejected("use is not sig"));
             }
-        }
         if let Some(ops) = jwk.get("key_ops") {
             let Value::Array(ops) = ops else { return Err(KeyRejected("key_ops is not an array")) };
             if !ops.iter().any(|o| o == "verify") {
@@ -213,7 +212,7 @@ impl VerifyingKey {
             return Err(ConfigError::new(format!("an {alg} secret must be at least {min} bytes")));
         }
         let key = aws_lc_rs::hmac::Key::new(hmac, secret);
-        Ok(Self { inner: Arc::new(KeyInner { kid, alg, material: Material::Hmac(key) }) })
+        Ok(Self { inner: Arc::new(KeyInner { kid, alg, material: Material::Hmac(Box::new(key)) }) })
     }
 
     /// A public key from PEM (`-----BEGIN PUBLIC KEY-----`, SubjectPublicKeyInfo), pinned to `alg`.
@@ -245,11 +244,10 @@ impl VerifyingKey {
 
     /// Verifies `signature` over `message` with the pinned algorithm.
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        if let Some(len) = self.inner.alg.fixed_signature_len() {
-            if signature.len() != len {
+        if let Some(len) = self.inner.alg.fixed_signature_len()
+            && signature.len() != len {
                 return false;
             }
-        }
         match &self.inner.material {
             Material::Public(key) => key.verify_sig(message, signature).is_ok(),
             Material::Hmac(key) => aws_lc_rs::hmac::verify(key, message, signature).is_ok(),
@@ -316,11 +314,10 @@ impl KeySet {
         }
         let mut duplicated: Vec<String> = Vec::new();
         for (i, k) in keys.iter().enumerate() {
-            if let Some(kid) = k.kid() {
-                if keys[..i].iter().any(|o| o.kid() == Some(kid)) && !duplicated.iter().any(|d| d == kid) {
+            if let Some(kid) = k.kid()
+                && keys[..i].iter().any(|o| o.kid() == Some(kid)) && !duplicated.iter().any(|d| d == kid) {
                     duplicated.push(kid.to_owned());
                 }
-            }
         }
         if !duplicated.is_empty() {
             let before = keys.len();
@@ -337,11 +334,10 @@ impl KeySet {
         let mut found: Option<&VerifyingKey> = None;
         let mut matches = 0usize;
         for key in &self.keys {
-            if let Some(kid) = kid {
-                if key.kid() != Some(kid) {
+            if let Some(kid) = kid
+                && key.kid() != Some(kid) {
                     continue;
                 }
-            }
             by_kid += 1;
             if key.algorithm() == alg {
                 matches += 1;

@@ -281,14 +281,13 @@ impl JwtValidator {
         }
         let now = unix_seconds_f64(inner.clock.now());
         let cache_key = inner.cache.as_ref().map(|cache| (cache, sha256(token.as_bytes())));
-        if let Some((cache, key)) = &cache_key {
-            if let Some(hit) = cache.get(key) {
+        if let Some((cache, key)) = &cache_key
+            && let Some(hit) = cache.get(key) {
                 if now < hit.exp + inner.leeway {
                     return Ok(hit.principal);
                 }
                 cache.invalidate(key);
             }
-        }
         let (principal, exp) = self.validate_uncached(token, now).await?;
         if let Some((cache, key)) = cache_key {
             let left = (exp + inner.leeway - now).max(0.0);
@@ -350,16 +349,14 @@ impl JwtValidator {
         if now >= exp + inner.leeway {
             return Err(AuthErrorKind::Expired.into());
         }
-        if let Some(nbf) = numeric_date(&claims, "nbf")? {
-            if now + inner.leeway < nbf {
+        if let Some(nbf) = numeric_date(&claims, "nbf")?
+            && now + inner.leeway < nbf {
                 return Err(AuthErrorKind::NotYetValid.into());
             }
-        }
-        if let Some(iat) = numeric_date(&claims, "iat")? {
-            if now + inner.leeway < iat {
+        if let Some(iat) = numeric_date(&claims, "iat")?
+            && now + inner.leeway < iat {
                 return Err(AuthErrorKind::NotYetValid.into());
             }
-        }
         let principal = principal_from_claims(&iss, claims, exp)?;
         Ok((principal, exp))
     }
