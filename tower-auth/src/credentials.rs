@@ -8,21 +8,70 @@ use crate::view::{HeaderLookup, RequestView};
 pub(crate) enum Credential<'a> {
     /// `Authorization: Bearer <b64token>` (RFC 6750 §2.1).
     Bearer(&'a str),
+    /// `Authorization: DPoP <token68>` (RFC 9449 §7.1); the proof is in the `DPoP` header.
+    Dpop(&'a str),
+    /// An API key: from the configured header, `Authorization: ApiKey <key>`, or the query parameter.
+    ApiKey(&'a str),
+}
+
+/// Where credentials may come from. Only the enabled sources are read.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CredentialSources {
+    /// Recognise `Authorization: DPoP …`.
+    pub(crate) dpop: bool,
+    /// The API-key header (lower case), e.g. `x-api-key`.
+    pub(crate) api_key_header: Option<String>,
+    /// Recognise `Authorization: ApiKey …`.
+    pub(crate) api_key_scheme: bool,
+    /// The API-key query parameter. Off unless explicitly enabled: URLs end up in logs and histories.
+    pub(crate) api_key_query: Option<String>,
 }
 
 /// Finds the credential of a request.
 ///
-/// - two `Authorization` fields → [`AuthErrorKind::MultipleCredentials`] (A2);
+/// - two `Authorization` fields, two API-key fields, or two kinds of credential in one request
+///   (say `Authorization` and `X-API-Key`) → [`AuthErrorKind::MultipleCredentials`] (A2, A5);
 /// - `Bearer` (any case, A1) followed by `1*SP b64token` → [`Credential::Bearer`]; a `Bearer` with a
 ///   missing or ill-formed token, or bytes outside visible ASCII → [`AuthErrorKind::MalformedRequest`];
+///   `DPoP` and `ApiKey` likewise when enabled (A4);
 /// - any other scheme is not a credential this server accepts: `Ok(None)`, answered like no
 ///   credentials at all (RFC 6750 §3.1: no error code for an unsupported method).
-pub(crate) fn extract<V: RequestView + ?Sized>(view: &V) -> Result<Option<Credential<'_>>, AuthErrorKind> {
-    let value = match view.header("authorization") {
-        HeaderLookup::Missing => return Ok(None),
+pub(crate) fn extract<'a, V: RequestView + ?Sized>(
+    view: &'a V,
+    sources: &CredentialSources,
+) -> Result<Option<Credential<'a>>, AuthErrorKind> {
+    let from_authorization = match view.header("authorization") {
+        HeaderLookup::Missing => None,
         HeaderLookup::Many => return Err(AuthErrorKind::MultipleCredentials),
-        HeaderLookup::One(value) => value,
+        HeaderLookup::One(value) => parse_authorization(value, sources)?,
     };
+    let from_header = match &sources.api_key_header {
+        None => None,
+        Some(name) => match view.header(name) {
+            HeaderLookup::Missing => None,
+            HeaderLookup::Many => return Err(AuthErrorKind::MultipleCredentials),
+            HeaderLookup::One(value) => Some(Credential::ApiKey(visible_ascii(value)?)),
+        },
+    };
+    let from_query = match (&sources.api_key_query, view.query()) {
+        (Some(name), Some(query)) => query_param(query, name)?.map(Credential::ApiKey),
+        _ => None,
+    };
+    let mut found = [from_authorization, from_header, from_query].into_iter().flatten();
+    match (found.next(), found.next()) {
+        (Some(_), Some(_)) => Err(AuthErrorKind::MultipleCredentials),
+        (credential, _) => Ok(credential),
+    }
+}
+
+fn visible_ascii(value: &[u8]) -> Result<&str, AuthErrorKind> {
+    if value.is_empty() || !value.iter().all(|b| (0x21..0x7f).contains(b)) {
+        return Err(AuthErrorKind::MalformedRequest);
+    }
+    std::str::from_utf8(value).map_err(|_| AuthErrorKind::MalformedRequest)
+}
+
+fn parse_authorization<'a>(value: &'a [u8], sources: &CredentialSources) -> Result<Option<Credential<'a>>, AuthErrorKind> {
     if !value.iter().all(|b| (0x20..0x7f).contains(b) || *b == b'\t') {
         return Err(AuthErrorKind::MalformedRequest);
     }
@@ -33,16 +82,43 @@ pub(crate) fn extract<V: RequestView + ?Sized>(view: &V) -> Result<Option<Creden
         Some(i) => (&value[..i], value[i..].trim_start_matches(' ')),
         None => (value, ""),
     };
-    if scheme.eq_ignore_ascii_case("bearer") {
-        if rest.is_empty() || !is_b64token(rest) {
-            return Err(AuthErrorKind::MalformedRequest);
-        }
-        return Ok(Some(Credential::Bearer(rest)));
+    let make: fn(&'a str) -> Credential<'a> = if scheme.eq_ignore_ascii_case("bearer") {
+        Credential::Bearer
+    } else if sources.dpop && scheme.eq_ignore_ascii_case("dpop") {
+        Credential::Dpop
+    } else if sources.api_key_scheme && scheme.eq_ignore_ascii_case("apikey") {
+        Credential::ApiKey
+    } else {
+        return Ok(None);
+    };
+    if rest.is_empty() || !is_b64token(rest) {
+        return Err(AuthErrorKind::MalformedRequest);
     }
-    Ok(None)
+    Ok(Some(make(rest)))
 }
 
-/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 §2.1).
+/// The value of query parameter `name`; two of them → [`AuthErrorKind::MultipleCredentials`].
+fn query_param<'a>(query: &'a str, name: &str) -> Result<Option<&'a str>, AuthErrorKind> {
+    let mut found = None;
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == name {
+            if found.is_some() {
+                return Err(AuthErrorKind::MultipleCredentials);
+            }
+            found = Some(value);
+        }
+    }
+    match found {
+        Some(v) if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) => {
+            Err(AuthErrorKind::MalformedRequest)
+        }
+        other => Ok(other),
+    }
+}
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 §2.1); the same
+/// alphabet as `token68` (RFC 9110 §11.2).
 pub(crate) fn is_b64token(s: &str) -> bool {
     let body = s.trim_end_matches('=');
     !body.is_empty()
@@ -54,11 +130,31 @@ mod tests {
     use super::*;
 
     fn parts(values: &[&[u8]]) -> http::request::Parts {
-        let mut req = http::Request::builder().uri("/x");
-        for v in values {
+        parts_with(values, &[], "/x")
+    }
+
+    fn parts_with(authorization: &[&[u8]], other: &[(&str, &str)], uri: &str) -> http::request::Parts {
+        let mut req = http::Request::builder().uri(uri);
+        for v in authorization {
             req = req.header("authorization", http::HeaderValue::from_bytes(v).unwrap());
         }
+        for (name, value) in other {
+            req = req.header(*name, *value);
+        }
         req.body(()).unwrap().into_parts().0
+    }
+
+    fn bearer_only() -> CredentialSources {
+        CredentialSources::default()
+    }
+
+    fn everything() -> CredentialSources {
+        CredentialSources {
+            dpop: true,
+            api_key_header: Some("x-api-key".into()),
+            api_key_scheme: true,
+            api_key_query: Some("api_key".into()),
+        }
     }
 
     #[test]
@@ -67,25 +163,57 @@ mod tests {
         for v in ["Bearer abc", "bearer abc", "BEARER   abc", "Bearer a.b.c", "Bearer abc==", "Bearer a-b_c~d+e/f"] {
             let p = parts(&[v.as_bytes()]);
             let token = v.split_whitespace().last().unwrap();
-            assert_eq!(extract(&p), Ok(Some(Credential::Bearer(token))), "{v}");
+            assert_eq!(extract(&p, &bearer_only()), Ok(Some(Credential::Bearer(token))), "{v}");
         }
     }
 
     #[test]
     fn malformed_and_unsupported() {
         for v in ["Bearer", "Bearer ", "Bearer a b", "Bearer a,b", "Bearer =abc", "Bearer a\"b", "Bearer ===="] {
-            assert_eq!(extract(&parts(&[v.as_bytes()])), Err(AuthErrorKind::MalformedRequest), "{v}");
+            assert_eq!(extract(&parts(&[v.as_bytes()]), &bearer_only()), Err(AuthErrorKind::MalformedRequest), "{v}");
         }
-        assert_eq!(extract(&parts(&[b"Bearer \xff\xfe"])), Err(AuthErrorKind::MalformedRequest));
-        for v in ["Basic dXNlcjpwYXNz", "garbage", "Digest a=b", "Bearerabc"] {
-            assert_eq!(extract(&parts(&[v.as_bytes()])), Ok(None), "{v}");
+        assert_eq!(extract(&parts(&[b"Bearer \xff\xfe"]), &bearer_only()), Err(AuthErrorKind::MalformedRequest));
+        for v in ["Basic dXNlcjpwYXNz", "garbage", "Digest a=b", "Bearerabc", "DPoP abc", "ApiKey abc"] {
+            assert_eq!(extract(&parts(&[v.as_bytes()]), &bearer_only()), Ok(None), "{v}");
         }
     }
 
     #[test]
     fn two_authorization_headers() {
         // A2
-        assert_eq!(extract(&parts(&[b"Bearer a", b"Bearer b"])), Err(AuthErrorKind::MultipleCredentials));
-        assert_eq!(extract(&parts(&[])), Ok(None));
+        assert_eq!(extract(&parts(&[b"Bearer a", b"Bearer b"]), &bearer_only()), Err(AuthErrorKind::MultipleCredentials));
+        assert_eq!(extract(&parts(&[]), &bearer_only()), Ok(None));
+    }
+
+    #[test]
+    fn enabled_schemes_and_sources() {
+        // A4
+        let all = everything();
+        assert_eq!(extract(&parts(&[b"DPoP abc"]), &all), Ok(Some(Credential::Dpop("abc"))));
+        assert_eq!(extract(&parts(&[b"apikey k_1"]), &all), Ok(Some(Credential::ApiKey("k_1"))));
+        assert_eq!(extract(&parts_with(&[], &[("x-api-key", "k_2")], "/x"), &all), Ok(Some(Credential::ApiKey("k_2"))));
+        assert_eq!(extract(&parts_with(&[], &[], "/x?a=1&api_key=k_3"), &all), Ok(Some(Credential::ApiKey("k_3"))));
+        assert_eq!(extract(&parts(&[b"DPoP"]), &all), Err(AuthErrorKind::MalformedRequest));
+        assert_eq!(extract(&parts_with(&[], &[("x-api-key", "a b")], "/x"), &all), Err(AuthErrorKind::MalformedRequest));
+        // The query source is off unless configured.
+        let header_only = CredentialSources { api_key_header: Some("x-api-key".into()), ..Default::default() };
+        assert_eq!(extract(&parts_with(&[], &[], "/x?api_key=k_3"), &header_only), Ok(None));
+    }
+
+    #[test]
+    fn two_kinds_of_credential() {
+        // A2 / A5 / DESIGN: two kinds in one request → 400
+        let all = everything();
+        let both = parts_with(&[b"Bearer abc"], &[("x-api-key", "k")], "/x");
+        assert_eq!(extract(&both, &all), Err(AuthErrorKind::MultipleCredentials));
+        let both = parts_with(&[b"Bearer abc"], &[], "/x?api_key=k");
+        assert_eq!(extract(&both, &all), Err(AuthErrorKind::MultipleCredentials));
+        let twice = parts_with(&[], &[("x-api-key", "a"), ("x-api-key", "b")], "/x");
+        assert_eq!(extract(&twice, &all), Err(AuthErrorKind::MultipleCredentials));
+        let twice = parts_with(&[], &[], "/x?api_key=a&api_key=b");
+        assert_eq!(extract(&twice, &all), Err(AuthErrorKind::MultipleCredentials));
+        // A header the configuration does not read is not a credential.
+        let ignored = parts_with(&[b"Bearer abc"], &[("x-api-key", "k")], "/x");
+        assert_eq!(extract(&ignored, &bearer_only()), Ok(Some(Credential::Bearer("abc"))));
     }
 }

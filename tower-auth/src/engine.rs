@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::credentials::{self, Credential};
+use crate::credentials::{self, Credential, CredentialSources};
 use crate::error::{AuthError, AuthErrorKind, ChallengeParams, ConfigError};
 use crate::jwt::JwtValidator;
 use crate::principal::{Mechanism, Principal};
@@ -26,6 +26,7 @@ struct Inner {
     preflight_passthrough: bool,
     challenge: Arc<ChallengeParams>,
     request_id_header: String,
+    sources: CredentialSources,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -101,7 +102,7 @@ impl Authenticator {
         {
             return Ok(Outcome { principal: None, label: "preflight" });
         }
-        let credential = credentials::extract(request)?;
+        let credential = credentials::extract(request, &inner.sources)?;
         match credential {
             None if inner.optional => Ok(Outcome { principal: None, label: "anonymous" }),
             None => Err(AuthErrorKind::MissingCredentials.into()),
@@ -114,6 +115,8 @@ impl Authenticator {
                 }
                 Ok(Outcome { principal: Some(principal), label: Mechanism::Jwt.as_str() })
             }
+            // Only produced when the matching mechanism enabled its source.
+            Some(Credential::Dpop(_) | Credential::ApiKey(_)) => Err(AuthErrorKind::UnrecognizedToken.into()),
         }
     }
 
@@ -198,6 +201,7 @@ impl AuthenticatorBuilder {
                 preflight_passthrough: self.preflight_passthrough,
                 challenge: Arc::new(ChallengeParams { realm: self.realm }),
                 request_id_header: self.request_id_header,
+                sources: CredentialSources::default(),
             }),
         })
     }
