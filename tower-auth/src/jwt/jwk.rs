@@ -242,6 +242,20 @@ impl VerifyingKey {
         self.inner.alg
     }
 
+    /// Whether `other` is the same key: same `kid`, algorithm and public key material. HMAC keys are
+    /// never reported equal (their secrets are not compared).
+    pub(crate) fn same_key(&self, other: &Self) -> bool {
+        if Arc::ptr_eq(&self.inner, &other.inner) {
+            return true;
+        }
+        self.inner.kid == other.inner.kid
+            && self.inner.alg == other.inner.alg
+            && match (&self.inner.material, &other.inner.material) {
+                (Material::Public(a), Material::Public(b)) => a.as_ref() == b.as_ref(),
+                _ => false,
+            }
+    }
+
     /// Verifies `signature` over `message` with the pinned algorithm.
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         if let Some(len) = self.inner.alg.fixed_signature_len()

@@ -337,6 +337,7 @@ fn ms(d: Duration) -> u64 {
 }
 
 /// Whether a key of `old` is absent from `new` (then tokens verified with it must not stay cached).
+/// A key replaced under the same `kid` counts as removed: its material is compared too.
 fn keys_removed(old: &KeySet, new: &KeySet) -> bool {
-    old.keys.iter().any(|o| !new.keys.iter().any(|n| n.kid() == o.kid() && n.algorithm() == o.algorithm()))
+    old.keys.iter().any(|o| !new.keys.iter().any(|n| n.same_key(o)))
 }
