@@ -9,14 +9,18 @@
 //! |---|---|---|
 //! | [`AuthMiddleware`] | `Transform` (`App::wrap`, `Scope::wrap`, …) | authenticates every request; puts the principal into the request extensions; rejects with the [error table](tower_auth#errors-are-responses) or a custom hook |
 //! | [`RequireScopes`] | `Transform` on a `web::scope` / `web::resource` | 403 `insufficient_scope` unless the principal has all of / any of the scopes |
+//! | [`Authorize`] | `Transform` on a `web::scope` / `web::resource` | enforces a [`Requirement`] (roles, claims, mechanism, binding, token age, scopes) and / or a [`Policy`](tower_auth::Policy): 403 for a caller who does not pass, 401 when anonymous |
 //! | [`Principal`] | extractor | the verified identity (401 when anonymous, 500 when no middleware ran); `Option<Principal>` for optional authentication |
 //! | [`Claims<T>`] | extractor | the token's claims as any `T: Deserialize` (401 `invalid_token` when they do not fit) |
 //! | [`Scoped<S>`] | extractor | the identity, holding the scopes of the [`ScopeSet`] `S` (403 otherwise) |
+//! | [`Authorized<R>`] | extractor | the identity, passing the [`Authorization`](tower_auth::Authorization) of the [`AccessRule`](tower_auth::AccessRule) `R` (403 otherwise) |
 //! | [`AuthRejection`] | `ResponseError` | the extractors' error: status, `WWW-Authenticate`, problem+json body |
 //! | [`default_rejection`] | function | the error table as an `HttpResponse` |
+//! | [`RateLimitMiddleware`] | `Transform`, wrapped before (inside) the `AuthMiddleware` | per-principal quotas of a [`RateLimiter`](tower_auth::ratelimit::RateLimiter): 429 with `Retry-After` and `RateLimit` headers, the headers on every admitted response |
 //! | [`ActixRequestView`] | `RequestView` | the engine's view of an actix request (method, target, headers, peer, client certificate) |
 //!
-//! Scope checks are middleware or extractors, never an actix `Guard`: a failing guard answers 404.
+//! Scope, role and policy checks are middleware or extractors, never an actix `Guard`: a failing
+//! guard answers 404.
 //! Every rejection carries its [`AuthError`] in the response extensions, for outer middleware,
 //! logging and tests. The peer address comes from the connection; a client certificate from the
 //! connection data [`ClientCertificate`](tower_auth::ClientCertificate), which a TLS acceptor sets
@@ -83,20 +87,24 @@
 //! # }
 //! ```
 
+mod authorize;
 mod error;
 mod extract;
 mod middleware;
+mod ratelimit;
 mod scope;
 mod view;
 
 #[cfg(test)]
 mod tests;
 
+pub use authorize::{Authorize, Authorized, CheckAuthorization};
 pub use error::{AuthRejection, default_rejection};
 pub use extract::{Claims, Principal, Scoped};
 pub use middleware::{Auth, AuthMiddleware};
+pub use ratelimit::{RateLimit, RateLimitMiddleware};
 pub use scope::{CheckScopes, RequireScopes};
 pub use view::ActixRequestView;
 
 #[doc(no_inline)]
-pub use tower_auth::{AuthError, AuthErrorKind, Authenticator, ScopeRequirement, ScopeSet};
+pub use tower_auth::{AuthError, AuthErrorKind, Authenticator, Requirement, ScopeRequirement, ScopeSet};

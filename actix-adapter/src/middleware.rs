@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage, HttpResponse};
 use futures_util::future::LocalBoxFuture;
 use tower_auth::{AuthContext, AuthError, Authenticator};
@@ -155,18 +156,21 @@ where
         let auth = self.auth.clone();
         let reject = self.reject.clone();
         Box::pin(async move {
-            let outcome = auth.authenticate(&ActixRequestView::from(&req)).await;
+            let outcome = auth.authenticate_request(&ActixRequestView::from(&req)).await;
             match outcome {
-                Ok(principal) => {
+                Ok(authenticated) => {
+                    let headers = authenticated.response_headers();
                     {
                         let mut extensions = req.extensions_mut();
                         extensions.insert(AuthContext::new(auth.challenge().clone()));
-                        if let Some(principal) = principal {
+                        if let Some(principal) = authenticated.into_principal() {
                             extensions.insert(principal);
                         }
                         extensions.insert(reject);
                     }
-                    service.call(req).await.map(ServiceResponse::map_into_left_body)
+                    let mut response = service.call(req).await?;
+                    add_headers(response.headers_mut(), headers);
+                    Ok(response.map_into_left_body())
                 }
                 Err(error) => {
                     let response = reject.respond(error);
@@ -174,5 +178,19 @@ where
                 }
             }
         })
+    }
+}
+
+/// Appends the headers of a successful authentication (a fresh `DPoP-Nonce`, RFC 9449 §8.2); a
+/// `cache-control` the handler set is kept.
+fn add_headers(map: &mut HeaderMap, headers: Vec<(&'static str, String)>) {
+    for (name, value) in headers {
+        let name = HeaderName::from_static(name);
+        if name == header::CACHE_CONTROL && map.contains_key(&name) {
+            continue;
+        }
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            map.append(name, value);
+        }
     }
 }

@@ -5,10 +5,13 @@
 //! | item | what it does |
 //! |---|---|
 //! | [`auth_layer`] | an `AuthLayer` that also reads the peer address from axum's `ConnectInfo` |
+//! | [`rate_limit_layer`] | a [`RateLimitLayer`](tower_auth::ratelimit::RateLimitLayer) (per-principal quotas, 429, `RateLimit` headers) that also reads `ConnectInfo` |
 //! | [`Principal`] | extractor of the verified identity; `Option<Principal>` for optional authentication |
 //! | [`Claims<T>`] | the token's claims deserialized into your type |
 //! | [`Scoped<S>`] | extractor that requires the scopes of a [`ScopeSet`] (403 otherwise) |
 //! | [`require_all`], [`require_any`] | scope requirements for `route_layer` |
+//! | [`authorize`] | a [`Requirement`](tower_auth::Requirement) (roles, claims, mechanism, token age…) and / or a [`Policy`](tower_auth::Policy) for `route_layer` |
+//! | [`Authorized<R>`] | extractor that requires the [`Authorization`] of an [`AccessRule`] (403 otherwise) |
 //! | [`AuthRejection`] | the rejection of all of them, rendered with the error table |
 //!
 //! ```
@@ -54,7 +57,10 @@ use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use serde::de::DeserializeOwned;
-use tower_auth::{AuthContext, AuthError, AuthErrorKind, Authenticator, RequireScopesLayer, ScopeRequirement, ScopeSet};
+use tower_auth::{
+    AccessRule, AuthContext, AuthError, AuthErrorKind, Authenticator, Authorization, AuthorizeLayer,
+    RequireScopesLayer, ScopeRequirement, ScopeSet,
+};
 
 pub use tower_auth;
 
@@ -66,6 +72,29 @@ pub fn auth_layer(auth: Authenticator) -> tower_auth::AuthLayer {
 
 fn connect_info(extensions: &http::Extensions) -> Option<SocketAddr> {
     extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
+}
+
+/// A [`RateLimitLayer`](tower_auth::ratelimit::RateLimitLayer) for axum: like `RateLimitLayer::new`,
+/// and the peer address (the partition of anonymous requests) is read from
+/// `ConnectInfo<SocketAddr>`. Add it with `.layer(..)` *before* the [`auth_layer`]: axum runs the
+/// last layer first, so authentication comes first.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use tower_auth::ratelimit::{Quota, RateLimiter};
+/// use tower_auth_axum::{auth_layer, rate_limit_layer};
+/// # fn demo(auth: tower_auth::Authenticator) -> Result<(), tower_auth::ConfigError> {
+/// let limiter = RateLimiter::builder().quota(Quota::per_minute(300)).api_key_quota(Quota::per_minute(100)).build()?;
+/// let app: Router = Router::new()
+///     .route("/me", get(|| async { "me" }))
+///     .layer(rate_limit_layer(limiter)) // runs second
+///     .layer(auth_layer(auth)); // runs first
+/// # Ok(()) }
+/// ```
+pub fn rate_limit_layer<E: tower_auth::ratelimit::KeyExtractor>(
+    limiter: tower_auth::ratelimit::RateLimiter<E>,
+) -> tower_auth::ratelimit::RateLimitLayer<E> {
+    tower_auth::ratelimit::RateLimitLayer::new(limiter).peer_addr_from(connect_info)
 }
 
 /// A `route_layer` requiring every one of `scopes` (403 `insufficient_scope` otherwise).
@@ -84,6 +113,48 @@ where
     S: Into<String>,
 {
     RequireScopesLayer::new(ScopeRequirement::any_of(scopes))
+}
+
+/// A `route_layer` enforcing a [`Requirement`](tower_auth::Requirement), a
+/// [`Policy`](tower_auth::Policy), a [`ScopeRequirement`] or an [`Authorization`]: 403 for an
+/// authenticated caller who does not pass (`insufficient_scope` for scopes, a plain 403 otherwise),
+/// 401 for an anonymous one. Same as [`AuthorizeLayer::new`].
+///
+/// ```
+/// use axum::{Router, routing::get, body::Body, http::{Request, StatusCode}};
+/// use serde_json::json;
+/// use tower::ServiceExt;
+/// use tower_auth::{Authenticator, Requirement, RoleClaims, jwt::{Issuer, JwtValidator}, testkit::LocalIssuer};
+/// use tower_auth_axum::{auth_layer, authorize};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let issuer = LocalIssuer::new("https://acme.okta.com/oauth2/default");
+/// issuer.set_default_audience("https://api.test");
+/// let validator = JwtValidator::builder()
+///     .issuer(Issuer::with_jwks(issuer.issuer(), issuer.jwks_json()).roles_from(RoleClaims::okta()))
+///     .audience("https://api.test")
+///     .build()
+///     .unwrap();
+/// let app = Router::new()
+///     .route("/reports", get(|| async { "reports" }).route_layer(authorize(Requirement::role("reporter"))))
+///     .layer(auth_layer(Authenticator::builder().jwt(validator).build().unwrap()));
+///
+/// let get = |token: Option<String>| {
+///     let mut req = Request::builder().uri("/reports");
+///     if let Some(t) = token { req = req.header("authorization", format!("Bearer {t}")); }
+///     app.clone().oneshot(req.body(Body::empty()).unwrap())
+/// };
+/// let reporter = issuer.token().claim("groups", json!(["Everyone", "reporter"])).sign();
+/// assert_eq!(get(Some(reporter)).await.unwrap().status(), StatusCode::OK);
+/// let other = issuer.token().claim("groups", json!(["Everyone"])).sign();
+/// let denied = get(Some(other)).await.unwrap();
+/// assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+/// assert!(denied.headers().get("www-authenticate").is_none());
+/// assert_eq!(get(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+/// # }
+/// ```
+pub fn authorize(authorization: impl Into<Authorization>) -> AuthorizeLayer {
+    AuthorizeLayer::new(authorization)
 }
 
 /// The rejection of this crate's extractors: an [`AuthError`] rendered with the error table.
@@ -234,5 +305,66 @@ impl<S: Send + Sync, R: ScopeSet> FromRequestParts<S> for Scoped<R> {
         R::requirement().check_extensions(&parts.extensions).map_err(AuthRejection)?;
         let principal = parts.extensions.get::<tower_auth::Principal>().cloned().ok_or_else(|| context_error(parts, AuthErrorKind::MissingCredentials))?;
         Ok(Self { principal, _requirement: PhantomData })
+    }
+}
+
+/// The verified identity, passing the [`Authorization`] of the [`AccessRule`] `R`: its requirement
+/// (roles, claims, scopes…) and then its policies. 403 otherwise (`insufficient_scope` for scopes, a
+/// plain 403 for the rest), 401 when the request is anonymous, 500 when no authentication layer ran.
+///
+/// ```
+/// use tower_auth::authz::{AccessRule, Authorization, Requirement};
+/// use tower_auth_axum::Authorized;
+///
+/// struct Reporters;
+/// impl AccessRule for Reporters {
+///     fn authorization() -> Authorization { Requirement::role("reporter").into() }
+/// }
+///
+/// async fn reports(who: Authorized<Reporters>) -> String {
+///     format!("reports for {}", who.subject())
+/// }
+/// # let _: axum::routing::MethodRouter = axum::routing::get(reports);
+/// ```
+pub struct Authorized<R> {
+    principal: tower_auth::Principal,
+    _rule: PhantomData<fn() -> R>,
+}
+
+impl<R> Authorized<R> {
+    /// The principal.
+    pub fn into_inner(self) -> tower_auth::Principal {
+        self.principal
+    }
+}
+
+impl<R> std::fmt::Debug for Authorized<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Authorized").field(&self.principal).finish()
+    }
+}
+
+impl<R> Deref for Authorized<R> {
+    type Target = tower_auth::Principal;
+    fn deref(&self) -> &tower_auth::Principal {
+        &self.principal
+    }
+}
+
+impl<S: Send + Sync, R: AccessRule> FromRequestParts<S> for Authorized<R> {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let authorization = R::authorization();
+        authorization.requirement().check_extensions(&parts.extensions).map_err(AuthRejection)?;
+        let principal = parts
+            .extensions
+            .get::<tower_auth::Principal>()
+            .cloned()
+            .ok_or_else(|| context_error(parts, AuthErrorKind::MissingCredentials))?;
+        if let Some(check) = authorization.policy_check(&principal, &*parts) {
+            check.await.map_err(AuthRejection)?;
+        }
+        Ok(Self { principal, _rule: PhantomData })
     }
 }

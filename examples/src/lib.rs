@@ -3,11 +3,16 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Value, json};
+use tower_auth::apikey::{ApiKeyStore, ApiKeys, FileStore, MemoryStore, NewApiKey, PlaintextKey, PostgresStore};
+use tower_auth::dpop::Dpop;
+use tower_auth::introspection::Introspector;
 use tower_auth::jwt::{Issuer, JwtValidator};
 use tower_auth::testkit::LocalIssuer;
-use tower_auth::{Authenticator, Principal};
+use tower_auth::{Authenticator, Principal, RoleClaims};
 
 /// The default listen address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -19,17 +24,10 @@ pub const REALM: &str = "tower-auth";
 /// Contract variables whose mechanisms this build does not implement yet: a set one is reported
 /// on standard error at start-up rather than silently ignored.
 const NOT_YET_SUPPORTED: &[&str] = &[
-    "TOWER_AUTH_INTROSPECTION_CLIENT_ID",
-    "TOWER_AUTH_INTROSPECTION_CLIENT_SECRET",
-    "TOWER_AUTH_INTROSPECTION_CACHE_TTL",
-    "TOWER_AUTH_API_KEYS",
     "TOWER_AUTH_RATE_LIMIT",
     "TOWER_AUTH_FAILED_AUTH_LIMIT",
-    "TOWER_AUTH_DPOP_NONCE",
-    "TOWER_AUTH_PUBLIC_URL",
     "TOWER_AUTH_TRUSTED_PROXIES",
     "TOWER_AUTH_REDIS_URL",
-    "TOWER_AUTH_DATABASE_URL",
     "TOWER_AUTH_TLS_CERT",
     "TOWER_AUTH_TLS_KEY",
     "TOWER_AUTH_TLS_CLIENT_CA",
@@ -44,6 +42,64 @@ pub struct Config {
     pub issuer: Option<String>,
     /// `TOWER_AUTH_AUDIENCE`.
     pub audience: String,
+    /// `TOWER_AUTH_INTROSPECTION_CLIENT_ID` / `…_SECRET`; `None` = no introspection. Used with
+    /// `TOWER_AUTH_ISSUER` only (the endpoint comes from its discovery document).
+    pub introspection_client: Option<IntrospectionClient>,
+    /// `TOWER_AUTH_INTROSPECTION_CACHE_TTL`: the longest reuse of an active answer (never past the
+    /// token's `exp`); zero = no cache. Defaults to 30 s.
+    pub introspection_cache_ttl: Duration,
+    /// `TOWER_AUTH_API_KEYS`: a key-records file (hashed secrets, see `tower-auth-keys`); `None`
+    /// with no database either = one generated demo key, printed as `API_KEY …`.
+    pub api_keys_file: Option<std::path::PathBuf>,
+    /// `TOWER_AUTH_DATABASE_URL`: the PostgreSQL API-key store (wins over `TOWER_AUTH_API_KEYS`).
+    pub database_url: Option<String>,
+    /// `TOWER_AUTH_DPOP_NONCE` (`on` / `off`): require server-issued DPoP nonces. Defaults to off.
+    pub dpop_nonce: bool,
+    /// `TOWER_AUTH_PUBLIC_URL`: the origin clients use, for DPoP `htu` checks; `None` = `http://` +
+    /// the address actually bound.
+    pub public_url: Option<String>,
+}
+
+/// The quickstart's client credentials at the introspection endpoint. `Debug` never shows the secret.
+#[derive(Clone)]
+pub struct IntrospectionClient {
+    /// The client id.
+    pub client_id: String,
+    /// The client secret.
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for IntrospectionClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectionClient").field("client_id", &self.client_id).finish_non_exhaustive()
+    }
+}
+
+/// The default of `TOWER_AUTH_INTROSPECTION_CACHE_TTL`.
+pub const DEFAULT_INTROSPECTION_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Parses a duration of the contract: plain seconds (`45`, `0`) or a number with a unit, `ms`, `s`,
+/// `m` or `h` (`500ms`, `30s`, `5m`, `1h`).
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("{value:?} is not a duration (use e.g. 30s, 5m, 0)"))?;
+    let secs = |factor: u64| n.checked_mul(factor).map(Duration::from_secs);
+    match unit.trim() {
+        "ms" => Some(Duration::from_millis(n)),
+        "" | "s" => Some(Duration::from_secs(n)),
+        "m" => secs(60),
+        "h" => secs(3600),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{value:?} is not a duration (use e.g. 30s, 5m, 0)"))
+}
+
+/// Reports a bad contract variable and stops: configuration errors surface at start-up.
+fn invalid(name: &str, problem: &str) -> ! {
+    eprintln!("error: {name}: {problem}");
+    std::process::exit(2)
 }
 
 fn var(name: &str) -> Option<String> {
@@ -51,8 +107,10 @@ fn var(name: &str) -> Option<String> {
 }
 
 impl Config {
-    /// Reads the environment.
+    /// Reads the environment. An invalid value (a cache TTL that is no duration, a client id without
+    /// a secret) is reported on standard error and ends the process with status 2.
     pub fn from_env() -> Self {
+        let (introspection_client, introspection_cache_ttl) = introspection_from_env();
         for name in NOT_YET_SUPPORTED {
             if var(name).is_some() {
                 eprintln!("warning: {name} is set but this build does not support it yet; ignoring it");
@@ -62,8 +120,46 @@ impl Config {
             addr: var("TOWER_AUTH_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned()),
             issuer: var("TOWER_AUTH_ISSUER").map(|i| i.trim().to_owned()),
             audience: var("TOWER_AUTH_AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.to_owned()),
+            introspection_client,
+            introspection_cache_ttl,
+            api_keys_file: var("TOWER_AUTH_API_KEYS").map(|p| p.trim().into()),
+            database_url: var("TOWER_AUTH_DATABASE_URL").map(|u| u.trim().to_owned()),
+            dpop_nonce: match var("TOWER_AUTH_DPOP_NONCE").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+                None | Some("off") => false,
+                Some("on") => true,
+                Some(_) => invalid("TOWER_AUTH_DPOP_NONCE", "must be on or off"),
+            },
+            public_url: var("TOWER_AUTH_PUBLIC_URL").map(|u| u.trim().to_owned()),
         }
     }
+}
+
+/// The introspection variables: used with `TOWER_AUTH_ISSUER` only (the endpoint comes from its
+/// discovery document); in embedded mode they are reported as ignored.
+fn introspection_from_env() -> (Option<IntrospectionClient>, Duration) {
+    const VARS: [&str; 3] = [
+        "TOWER_AUTH_INTROSPECTION_CLIENT_ID",
+        "TOWER_AUTH_INTROSPECTION_CLIENT_SECRET",
+        "TOWER_AUTH_INTROSPECTION_CACHE_TTL",
+    ];
+    if var("TOWER_AUTH_ISSUER").is_none() {
+        for name in VARS.iter().filter(|name| var(name).is_some()) {
+            eprintln!("warning: {name} is set but introspection needs TOWER_AUTH_ISSUER; ignoring it");
+        }
+        return (None, DEFAULT_INTROSPECTION_CACHE_TTL);
+    }
+    let ttl = match var("TOWER_AUTH_INTROSPECTION_CACHE_TTL") {
+        None => DEFAULT_INTROSPECTION_CACHE_TTL,
+        Some(v) => parse_duration(&v).unwrap_or_else(|e| invalid("TOWER_AUTH_INTROSPECTION_CACHE_TTL", &e)),
+    };
+    let secret = std::env::var("TOWER_AUTH_INTROSPECTION_CLIENT_SECRET").ok().filter(|s| !s.is_empty());
+    let client = match (var("TOWER_AUTH_INTROSPECTION_CLIENT_ID"), secret) {
+        (None, None) => None,
+        (Some(id), Some(client_secret)) => Some(IntrospectionClient { client_id: id.trim().to_owned(), client_secret }),
+        (Some(_), None) => invalid(VARS[1], "must be set with TOWER_AUTH_INTROSPECTION_CLIENT_ID"),
+        (None, Some(_)) => invalid(VARS[0], "must be set with TOWER_AUTH_INTROSPECTION_CLIENT_SECRET"),
+    };
+    (client, ttl)
 }
 
 /// What the server needs once its listener is bound.
@@ -75,6 +171,8 @@ pub struct Setup {
     pub embedded: Option<LocalIssuer>,
     /// The origin the server is reachable at, `http://HOST:PORT`.
     pub origin: String,
+    /// The generated demo API key (scope `orders:read`), when no key store is configured.
+    pub demo_api_key: Option<PlaintextKey>,
 }
 
 /// Builds the engine for a server bound at `bound`.
@@ -88,13 +186,60 @@ pub fn setup(config: &Config, bound: SocketAddr) -> Result<Setup, tower_auth::Co
             (Issuer::with_jwks(local.issuer(), local.jwks_json()), Some(local))
         }
     };
+    // Roles for `GET /reports` from every well-known claim: Keycloak `realm_access.roles` and
+    // `resource_access.<client>.roles`, Auth0 `permissions`, Okta `groups`, Entra ID `roles`.
+    let issuer = issuer.roles_from(RoleClaims::well_known());
     let validator = JwtValidator::builder().issuer(issuer).audience(config.audience.clone()).build()?;
-    let authenticator = Authenticator::builder().jwt(validator).realm(REALM).build()?;
-    Ok(Setup { authenticator, embedded, origin })
+    let mut authenticator = Authenticator::builder().jwt(validator).realm(REALM);
+    // Opaque tokens of a real issuer: RFC 7662 at the endpoint its discovery document names.
+    if let (Some(url), Some(client)) = (&config.issuer, &config.introspection_client) {
+        let introspector = Introspector::builder()
+            .discover(url.clone())
+            .client_credentials(client.client_id.clone(), client.client_secret.clone())
+            .audience(config.audience.clone())
+            .cache_ttl(config.introspection_cache_ttl)
+            .roles_from(RoleClaims::well_known())
+            .build()?;
+        authenticator = authenticator.introspection(introspector);
+    }
+    // DPoP (RFC 9449): `htu` is checked against the public origin, never the Host header.
+    let dpop = Dpop::builder()
+        .public_origin(config.public_url.clone().unwrap_or_else(|| origin.clone()))
+        .require_nonce(config.dpop_nonce)
+        .build()?;
+    let authenticator = authenticator.dpop(dpop);
+    let (api_keys, demo_api_key) = api_keys(config)?;
+    let authenticator = authenticator.api_keys(api_keys).build()?;
+    Ok(Setup { authenticator, embedded, origin, demo_api_key })
+}
+
+/// The API keys of the quickstart: PostgreSQL (`TOWER_AUTH_DATABASE_URL`), else the key file
+/// (`TOWER_AUTH_API_KEYS`), else memory with one generated demo key.
+fn api_keys(config: &Config) -> Result<(ApiKeys, Option<PlaintextKey>), tower_auth::ConfigError> {
+    let store: Arc<dyn ApiKeyStore> = match (&config.database_url, &config.api_keys_file) {
+        (Some(url), file) => {
+            if file.is_some() {
+                eprintln!("warning: TOWER_AUTH_API_KEYS is ignored: TOWER_AUTH_DATABASE_URL is set");
+            }
+            // Connects on first use (and creates its table then), so the server starts while the
+            // database is down: API-key requests answer 503 until it is back.
+            Arc::new(PostgresStore::builder(url.clone()).build()?)
+        }
+        (None, Some(path)) => Arc::new(FileStore::open(path.clone())?),
+        (None, None) => {
+            let memory = MemoryStore::new();
+            let keys = ApiKeys::builder().store(memory.clone()).build()?;
+            let demo = keys.mint(&NewApiKey::new("demo-user").name("quickstart demo key").scopes(["orders:read"]))?;
+            memory.insert_record(demo.record)?;
+            return Ok((keys, Some(demo.key)));
+        }
+    };
+    Ok((ApiKeys::builder().shared_store(store).build()?, None))
 }
 
 impl Setup {
-    /// Prints the contract lines: `TOKEN …` and `ADMIN_TOKEN …` (embedded mode), then `LISTENING …`.
+    /// Prints the contract lines: `TOKEN …` and `ADMIN_TOKEN …` (embedded mode), `API_KEY …` (no key
+    /// store configured), then `LISTENING …`.
     pub fn print_banner(&self) {
         let mut out = std::io::stdout().lock();
         if let Some(local) = &self.embedded {
@@ -110,10 +255,14 @@ impl Setup {
                 .subject("demo-admin")
                 .claim("client_id", "quickstart")
                 .scope("orders:read orders:write admin")
+                .claim("roles", json!(["reporter"]))
                 .expires_in(12 * 3600)
                 .sign();
             let _ = writeln!(out, "TOKEN {token}");
             let _ = writeln!(out, "ADMIN_TOKEN {admin}");
+        }
+        if let Some(key) = &self.demo_api_key {
+            let _ = writeln!(out, "API_KEY {}", key.expose_secret());
         }
         let _ = writeln!(out, "LISTENING {}", self.origin);
         let _ = out.flush();
@@ -147,9 +296,52 @@ pub fn me_document(principal: &Principal) -> Value {
     })
 }
 
+/// The `/bound` document: `sub` and `bound` (`"dpop"` or `"mtls"`) of a sender-constrained token.
+pub fn bound_document(principal: &Principal) -> Value {
+    json!({
+        "sub": principal.subject(),
+        "bound": principal.binding().map(|b| b.as_str()),
+    })
+}
+
+/// The requirement of `GET /bound`: a sender-constrained token (DPoP- or mTLS-bound).
+///
+/// A valid but unbound credential is answered 403 (a problem document, no challenge), as every
+/// other authorization refusal: RFC 9110 §15.5.4 — the credentials were understood and are not
+/// sufficient — while a 401 would tell the client its credentials failed authentication, which
+/// they did not. A request without credentials still gets the 401 with both challenges
+/// (`Bearer, DPoP algs="…"`), which tells a client how to come back with a DPoP-bound token.
+pub fn bound_requirement() -> tower_auth::Requirement {
+    tower_auth::Requirement::sender_constrained()
+}
+
 /// Logs to standard error, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_of_the_contract() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["", "s", "30x", "-5", "1.5s", "5 min"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secret_not_in_debug() {
+        let c = IntrospectionClient { client_id: "api".into(), client_secret: "hunter2".into() };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
 }

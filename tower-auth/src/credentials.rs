@@ -30,7 +30,8 @@ pub(crate) struct CredentialSources {
 /// Finds the credential of a request.
 ///
 /// - two `Authorization` fields, two API-key fields, or two kinds of credential in one request
-///   (say `Authorization` and `X-API-Key`) → [`AuthErrorKind::MultipleCredentials`] (A2, A5);
+///   (say `Authorization` and `X-API-Key`, or with DPoP enabled a `Bearer` token and a `DPoP` proof)
+///   → [`AuthErrorKind::MultipleCredentials`] (A2, A5);
 /// - `Bearer` (any case, A1) followed by `1*SP b64token` → [`Credential::Bearer`]; a `Bearer` with a
 ///   missing or ill-formed token, or bytes outside visible ASCII → [`AuthErrorKind::MalformedRequest`];
 ///   `DPoP` and `ApiKey` likewise when enabled (A4);
@@ -58,10 +59,18 @@ pub(crate) fn extract<'a, V: RequestView + ?Sized>(
         _ => None,
     };
     let mut found = [from_authorization, from_header, from_query].into_iter().flatten();
-    match (found.next(), found.next()) {
-        (Some(_), Some(_)) => Err(AuthErrorKind::MultipleCredentials),
-        (credential, _) => Ok(credential),
+    let credential = match (found.next(), found.next()) {
+        (Some(_), Some(_)) => return Err(AuthErrorKind::MultipleCredentials),
+        (credential, _) => credential,
+    };
+    // A5 / RFC 9449 §7.2: a DPoP proof beside a `Bearer` token or an API key is two methods at once.
+    if sources.dpop
+        && matches!(credential, Some(Credential::Bearer(_) | Credential::ApiKey(_)))
+        && !matches!(view.header("dpop"), HeaderLookup::Missing)
+    {
+        return Err(AuthErrorKind::MultipleCredentials);
     }
+    Ok(credential)
 }
 
 fn visible_ascii(value: &[u8]) -> Result<&str, AuthErrorKind> {
@@ -215,5 +224,20 @@ mod tests {
         // A header the configuration does not read is not a credential.
         let ignored = parts_with(&[b"Bearer abc"], &[("x-api-key", "k")], "/x");
         assert_eq!(extract(&ignored, &bearer_only()), Ok(Some(Credential::Bearer("abc"))));
+    }
+
+    #[test]
+    fn bearer_with_a_dpop_proof_is_ambiguous() {
+        // A5, E8: `Bearer` plus a `DPoP` header when DPoP is on → 400; ignored when DPoP is off.
+        let all = everything();
+        let both = parts_with(&[b"Bearer abc"], &[("dpop", "x.y.z")], "/x");
+        assert_eq!(extract(&both, &all), Err(AuthErrorKind::MultipleCredentials));
+        let key = parts_with(&[], &[("x-api-key", "k"), ("dpop", "x.y.z")], "/x");
+        assert_eq!(extract(&key, &all), Err(AuthErrorKind::MultipleCredentials));
+        assert_eq!(extract(&both, &bearer_only()), Ok(Some(Credential::Bearer("abc"))));
+        let dpop = parts_with(&[b"DPoP abc"], &[("dpop", "x.y.z")], "/x");
+        assert_eq!(extract(&dpop, &all), Ok(Some(Credential::Dpop("abc"))));
+        // A proof alone is no credential: answered like none.
+        assert_eq!(extract(&parts_with(&[], &[("dpop", "x.y.z")], "/x"), &all), Ok(None));
     }
 }

@@ -2,9 +2,14 @@
 
 use std::sync::Arc;
 
+use crate::apikey::ApiKeys;
 use crate::credentials::{self, Credential, CredentialSources};
+use crate::dpop::Dpop;
+use crate::error::AuthScheme;
 use crate::error::{AuthError, AuthErrorKind, ChallengeParams, ConfigError};
+use crate::introspection::Introspector;
 use crate::jwt::JwtValidator;
+use crate::principal::Binding;
 use crate::principal::{Mechanism, Principal};
 use crate::view::{HeaderLookup, RequestView};
 
@@ -22,20 +27,30 @@ pub struct Authenticator {
 
 struct Inner {
     jwt: Option<JwtValidator>,
+    introspection: Option<Introspector>,
+    introspect_jwts: bool,
+    api_keys: Option<ApiKeys>,
+    dpop: Option<Dpop>,
     optional: bool,
     preflight_passthrough: bool,
     challenge: Arc<ChallengeParams>,
     request_id_header: String,
     sources: CredentialSources,
+    failed_auth: Option<crate::ratelimit::FailedAuthLimiter>,
 }
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authenticator")
             .field("jwt", &self.inner.jwt)
+            .field("introspection", &self.inner.introspection)
+            .field("api_keys", &self.inner.api_keys)
+            .field("dpop", &self.inner.dpop)
+            .field("introspect_jwts", &self.inner.introspect_jwts)
             .field("optional", &self.inner.optional)
             .field("preflight_passthrough", &self.inner.preflight_passthrough)
             .field("challenge", &self.inner.challenge)
+            .field("failed_auth", &self.inner.failed_auth)
             .finish_non_exhaustive()
     }
 }
@@ -45,10 +60,15 @@ impl std::fmt::Debug for Authenticator {
 #[must_use]
 pub struct AuthenticatorBuilder {
     jwt: Option<JwtValidator>,
+    introspection: Option<Introspector>,
+    api_keys: Option<ApiKeys>,
+    dpop: Option<Dpop>,
+    introspect_jwts: bool,
     optional: bool,
     preflight_passthrough: bool,
     realm: Option<String>,
     request_id_header: String,
+    failed_auth: Option<crate::ratelimit::FailedAuthLimit>,
 }
 
 impl Authenticator {
@@ -56,16 +76,36 @@ impl Authenticator {
     pub fn builder() -> AuthenticatorBuilder {
         AuthenticatorBuilder {
             jwt: None,
+            introspection: None,
+            introspect_jwts: false,
+            api_keys: None,
+            dpop: None,
             optional: false,
             preflight_passthrough: true,
             realm: None,
             request_id_header: "x-request-id".to_owned(),
+            failed_auth: None,
         }
     }
 
     /// The JWT validator, if configured.
     pub fn jwt(&self) -> Option<&JwtValidator> {
         self.inner.jwt.as_ref()
+    }
+
+    /// The introspector, if configured.
+    pub fn introspection(&self) -> Option<&Introspector> {
+        self.inner.introspection.as_ref()
+    }
+
+    /// The API-key mechanism, if configured.
+    pub fn api_keys(&self) -> Option<&ApiKeys> {
+        self.inner.api_keys.as_ref()
+    }
+
+    /// The DPoP proof verification, if configured.
+    pub fn dpop(&self) -> Option<&Dpop> {
+        self.inner.dpop.as_ref()
     }
 
     /// Whether requests without credentials pass (with no principal).
@@ -88,12 +128,29 @@ impl Authenticator {
     /// `Ok(Some(principal))`: authenticated. `Ok(None)`: no credentials and the engine is optional, or
     /// a CORS preflight passed through. `Err`: reject with the error's response.
     pub async fn authenticate<V: RequestView + ?Sized>(&self, request: &V) -> Result<Option<Principal>, AuthError> {
-        let result = self.authenticate_inner(request).await;
-        self.report(request, &result);
-        result.map(|outcome| outcome.principal).map_err(|e| e.with_challenge(self.inner.challenge.clone()))
+        self.authenticate_request(request).await.map(Authenticated::into_principal)
     }
 
-    async fn authenticate_inner<V: RequestView + ?Sized>(&self, request: &V) -> Result<Outcome, AuthError> {
+    /// Authenticates one request, with the headers its successful response must carry (a fresh
+    /// `DPoP-Nonce`, RFC 9449 §8.2). What framework adapters call.
+    pub async fn authenticate_request<V: RequestView + ?Sized>(&self, request: &V) -> Result<Authenticated, AuthError> {
+        let mut dpop_nonce = None;
+        // I7: an address over its failed-authentication quota is refused before any work; each
+        // failure counts against it.
+        let work = self.authenticate_inner(request, &mut dpop_nonce);
+        let result =
+            crate::ratelimit::FailedAuthLimiter::guard(self.inner.failed_auth.as_ref(), request.peer_addr(), work).await;
+        self.report(request, &result);
+        let principal =
+            result.map(|outcome| outcome.principal).map_err(|e| e.with_challenge(self.inner.challenge.clone()))?;
+        Ok(Authenticated { principal, dpop_nonce })
+    }
+
+    async fn authenticate_inner<V: RequestView + ?Sized>(
+        &self,
+        request: &V,
+        dpop_nonce: &mut Option<String>,
+    ) -> Result<Outcome, AuthError> {
         let inner = &*self.inner;
         if inner.preflight_passthrough
             && request.method() == "OPTIONS"
@@ -107,17 +164,56 @@ impl Authenticator {
             None if inner.optional => Ok(Outcome { principal: None, label: "anonymous" }),
             None => Err(AuthErrorKind::MissingCredentials.into()),
             Some(Credential::Bearer(token)) => {
-                let Some(jwt) = &inner.jwt else { return Err(AuthErrorKind::UnrecognizedToken.into()) };
-                let principal = jwt.validate(token).await?;
+                // A compact JWS from a configured issuer is validated locally (unless every token is
+                // introspected); any other token is introspected when introspection is configured.
+                let (principal, mechanism) = self.token_principal(token).await?;
                 // RFC 9449 §7.2 / RFC 8705 §3: a sender-constrained token is never a bearer token.
                 if principal.binding().is_some() {
                     return Err(AuthErrorKind::BindingMismatch.into());
                 }
-                Ok(Outcome { principal: Some(principal), label: Mechanism::Jwt.as_str() })
+                Ok(Outcome { principal: Some(principal), label: mechanism.as_str() })
             }
-            // Only produced when the matching mechanism enabled its source.
-            Some(Credential::Dpop(_) | Credential::ApiKey(_)) => Err(AuthErrorKind::UnrecognizedToken.into()),
+            Some(Credential::ApiKey(key)) => {
+                let Some(api_keys) = &inner.api_keys else { return Err(AuthErrorKind::UnrecognizedToken.into()) };
+                let principal = api_keys.verify(key, request.peer_addr().map(|a| a.ip())).await?;
+                Ok(Outcome { principal: Some(principal), label: Mechanism::ApiKey.as_str() })
+            }
+            Some(Credential::Dpop(token)) => {
+                // Only produced when DPoP enabled its source.
+                let Some(dpop) = &inner.dpop else { return Err(AuthErrorKind::UnrecognizedToken.into()) };
+                let outcome = async {
+                    // RFC 9449 §4.3: the proof first (cheap checks, then its one signature).
+                    let proof = dpop.check(request, Some(token))?;
+                    let (principal, mechanism) = self.token_principal(token).await?;
+                    // §6, E5, E10: the token is bound to exactly this proof key.
+                    match principal.binding() {
+                        Some(Binding::Dpop { jkt }) if jkt == proof.jkt() => {}
+                        _ => return Err(AuthErrorKind::DpopBindingMismatch.into()),
+                    }
+                    // Recorded last: only proofs with a valid bound token take room in the store.
+                    dpop.remember(&proof).await?;
+                    *dpop_nonce = proof.fresh_nonce;
+                    Ok(Outcome { principal: Some(principal), label: mechanism.as_str() })
+                }
+                .await;
+                outcome.map_err(|e: AuthError| e.with_scheme(AuthScheme::Dpop))
+            }
         }
+    }
+
+    /// The principal of an access token (`Bearer` or `DPoP` scheme): a JWT of a configured issuer is
+    /// validated locally (unless every token is introspected), any other token is introspected; with
+    /// JWT validation alone every token goes to it, with neither the token is unrecognized.
+    async fn token_principal(&self, token: &str) -> Result<(Principal, Mechanism), AuthError> {
+        let inner = &*self.inner;
+        Ok(match (&inner.jwt, &inner.introspection) {
+            (Some(jwt), None) => (jwt.validate(token).await?, Mechanism::Jwt),
+            (Some(jwt), Some(_)) if !inner.introspect_jwts && jwt.recognizes(token) => {
+                (jwt.validate(token).await?, Mechanism::Jwt)
+            }
+            (_, Some(introspector)) => (introspector.introspect(token).await?, Mechanism::Introspection),
+            (None, None) => return Err(AuthErrorKind::UnrecognizedToken.into()),
+        })
     }
 
     fn report<V: RequestView + ?Sized>(&self, request: &V, result: &Result<Outcome, AuthError>) {
@@ -152,10 +248,83 @@ struct Outcome {
     label: &'static str,
 }
 
+/// A request that passed authentication: its principal (none for an anonymous request in optional
+/// mode or a CORS preflight) and the headers to add to its successful response.
+#[derive(Debug, Clone, Default)]
+pub struct Authenticated {
+    principal: Option<Principal>,
+    dpop_nonce: Option<String>,
+}
+
+impl Authenticated {
+    /// The verified identity, if any.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_ref()
+    }
+
+    /// The principal, consuming `self`.
+    pub fn into_principal(self) -> Option<Principal> {
+        self.principal
+    }
+
+    /// A fresh DPoP nonce for the client (RFC 9449 §8.2), when one is due.
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.dpop_nonce.as_deref()
+    }
+
+    /// Headers for the successful response, lower-case names: with a fresh DPoP nonce,
+    /// `dpop-nonce`, `access-control-expose-headers: DPoP-Nonce` and `cache-control: no-store`
+    /// (§8.2: such responses should not be cached). Adapters append each, except a
+    /// `cache-control` when the response already has one.
+    pub fn response_headers(&self) -> Vec<(&'static str, String)> {
+        match &self.dpop_nonce {
+            None => Vec::new(),
+            Some(nonce) => vec![
+                ("dpop-nonce", nonce.clone()),
+                ("access-control-expose-headers", "DPoP-Nonce".to_owned()),
+                ("cache-control", "no-store".to_owned()),
+            ],
+        }
+    }
+}
+
 impl AuthenticatorBuilder {
     /// Validates `Bearer` JWTs with `validator`.
     pub fn jwt(mut self, validator: JwtValidator) -> Self {
         self.jwt = Some(validator);
+        self
+    }
+
+    /// Validates `Bearer` tokens that are not JWTs of a configured issuer by asking the authorization
+    /// server (RFC 7662). With [`jwt`](Self::jwt) too, a compact JWS whose `iss` is a configured JWT
+    /// issuer is validated locally and every other token is introspected.
+    pub fn introspection(mut self, introspector: Introspector) -> Self {
+        self.introspection = Some(introspector);
+        self
+    }
+
+    /// Introspects every `Bearer` token, JWTs included, instead of validating JWTs locally: for routes
+    /// where a revocation must be seen at once (pair it with an introspector whose
+    /// [`cache_ttl`](crate::introspection::IntrospectorBuilder::cache_ttl) is short or zero). Needs
+    /// [`introspection`](Self::introspection). Defaults to off.
+    pub fn introspect_jwts(mut self, on: bool) -> Self {
+        self.introspect_jwts = on;
+        self
+    }
+
+    /// Accepts API keys (see [`apikey`](crate::apikey)): from the `X-API-Key` header by default, and
+    /// from `Authorization: ApiKey …` or a query parameter when the [`ApiKeys`] enable them.
+    pub fn api_keys(mut self, api_keys: ApiKeys) -> Self {
+        self.api_keys = Some(api_keys);
+        self
+    }
+
+    /// Accepts DPoP-bound tokens on the `DPoP` scheme with a proof (RFC 9449; see [`dpop`](crate::dpop)),
+    /// the tokens being validated by [`jwt`](Self::jwt) or [`introspection`](Self::introspection).
+    /// Challenges then offer both schemes, and a `Bearer` (or API key) request that also carries a
+    /// `DPoP` header is refused as ambiguous (400). Defaults to off.
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        self.dpop = Some(dpop);
         self
     }
 
@@ -185,23 +354,50 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Limits failed authentications per client address (a [`Quota`](crate::ratelimit::Quota) or a
+    /// [`FailedAuthLimit`](crate::ratelimit::FailedAuthLimit)): an address over its quota is
+    /// answered 429 before any work is done for it. Defaults to none. See
+    /// [`FailedAuthLimit`](crate::ratelimit::FailedAuthLimit).
+    pub fn failed_auth_limit(mut self, limit: impl Into<crate::ratelimit::FailedAuthLimit>) -> Self {
+        self.failed_auth = Some(limit.into());
+        self
+    }
+
     /// Checks the configuration.
     pub fn build(self) -> Result<Authenticator, ConfigError> {
-        if self.jwt.is_none() {
-            return Err(ConfigError::new("no mechanism configured: add .jwt(..)"));
+        if self.jwt.is_none() && self.introspection.is_none() && self.api_keys.is_none() {
+            return Err(ConfigError::new("no mechanism configured: add .jwt(..), .introspection(..) or .api_keys(..)"));
+        }
+        if self.introspect_jwts && self.introspection.is_none() {
+            return Err(ConfigError::new(".introspect_jwts(true) needs .introspection(..)"));
+        }
+        if self.dpop.is_some() && self.jwt.is_none() && self.introspection.is_none() {
+            return Err(ConfigError::new(".dpop(..) needs .jwt(..) or .introspection(..) to validate the tokens"));
         }
         if let Some(realm) = &self.realm
             && realm.chars().any(|c| c.is_control()) {
                 return Err(ConfigError::new("realm must not contain control characters"));
             }
+        let mut sources = CredentialSources::default();
+        if let Some(api_keys) = &self.api_keys {
+            api_keys.configure_sources(&mut sources);
+        }
+        sources.dpop = self.dpop.is_some();
+        let dpop_algs = self.dpop.as_ref().map(|d| d.algs_param().to_owned());
+        let failed_auth = self.failed_auth.map(crate::ratelimit::FailedAuthLimit::build).transpose()?;
         Ok(Authenticator {
             inner: Arc::new(Inner {
                 jwt: self.jwt,
+                introspection: self.introspection,
+                introspect_jwts: self.introspect_jwts,
+                api_keys: self.api_keys,
+                dpop: self.dpop,
                 optional: self.optional,
                 preflight_passthrough: self.preflight_passthrough,
-                challenge: Arc::new(ChallengeParams { realm: self.realm }),
+                challenge: Arc::new(ChallengeParams { realm: self.realm, dpop_algs }),
                 request_id_header: self.request_id_header,
-                sources: CredentialSources::default(),
+                sources,
+                failed_auth,
             }),
         })
     }

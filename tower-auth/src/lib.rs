@@ -9,26 +9,34 @@
 //! |---|---|---|
 //! | JWT local validation ([`jwt`]) | RFC 7519, RFC 8725, RFC 9068 | available: JWKS / OIDC discovery, key rotation, verified-token cache |
 //! | scope requirements per route ([`scope`]) | RFC 6750 §3.1 | available |
+//! | roles from issuer claims, per-route requirements, policy hook ([`authz`]) | RFC 6750 §3.1, RFC 9068 §2.2.3.1 | available: Keycloak / Auth0 / Okta / Entra ID role claims, claims, mechanism, binding, token age, async policies |
 //! | optional authentication, CORS preflight pass-through | — | available |
-//! | token introspection | RFC 7662 | planned |
-//! | API keys | — | planned |
-//! | DPoP | RFC 9449 | planned (DPoP-bound tokens sent as `Bearer` are already refused) |
+//! | token introspection ([`introspection`]) | RFC 7662 | available: endpoint from discovery, TTL cache (never past `exp`), single-flight, fail closed |
+//! | API keys ([`apikey`]) | — (Stripe / GitHub practice) | available: prefixed keys with a checksum, hashed storage, scopes, expiry, revocation, source networks, usage limits; memory, file and PostgreSQL stores |
+//! | DPoP ([`dpop`]) | RFC 9449, RFC 7638 | available: all twelve proof checks, `cnf.jkt` binding (JWT or introspection), `htu` from configured origins, server nonces, bounded replay store, Redis replay store |
 //! | client certificates | RFC 8705 | planned (certificate-bound tokens sent as `Bearer` are already refused) |
-//! | rate limiting | governor, RateLimit headers | planned |
+//! | rate limiting ([`ratelimit`]) | governor (GCRA), RateLimit headers draft, RFC 6585 | available: quotas per principal by kind and tier, key extractors, failed-authentication limit per client address, bounded memory, Redis store |
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `test-util` | [`testkit`]: a local issuer that mints tokens and serves its JWKS on 127.0.0.1 |
+//! | `test-util` | [`testkit`]: a local issuer that mints tokens and serves its JWKS (and an introspection endpoint) on 127.0.0.1 |
+//! | `postgres` | [`apikey::PostgresStore`]: API-key records in PostgreSQL (tokio-postgres) |
+//! | `redis` | [`introspection::RedisCache`]: introspection answers shared between replicas; [`dpop::RedisReplayStore`]: each DPoP proof accepted once across replicas; [`ratelimit::RedisStore`]: rate-limit counters shared by replicas |
 //!
 //! # Errors are responses
 //!
 //! | failure | [`AuthErrorKind`] | status | `WWW-Authenticate` |
 //! |---|---|---|---|
-//! | no credentials on a protected route | `MissingCredentials` | 401 | `Bearer realm="…"`, no error code |
+//! | no credentials on a protected route | `MissingCredentials` | 401 | `Bearer realm="…"` (with DPoP: `Bearer realm="…", DPoP realm="…", algs="…"`), no error code |
 //! | malformed `Authorization`, two credentials | `MalformedRequest`, `MultipleCredentials` | 400 | `error="invalid_request"` |
-//! | bad / expired token, wrong `iss` / `aud` / `typ` / `alg`, unknown key | `InvalidSignature`, `Expired`, … | 401 | `error="invalid_token"` |
+//! | bad / expired token, wrong `iss` / `aud` / `typ` / `alg`, unknown key; any refused API key | `InvalidSignature`, `Expired`, …, `InvalidApiKey` | 401 | `error="invalid_token"` |
+//! | bad DPoP proof, replayed `jti`, wrong `htm` / `htu` / `ath` | `InvalidDpopProof` | 401 | `DPoP error="invalid_dpop_proof"` |
+//! | DPoP nonce required, missing or stale | `UseDpopNonce` | 401 | `DPoP error="use_dpop_nonce"`, plus `DPoP-Nonce` |
+//! | token on the `DPoP` scheme not bound to the proof key | `DpopBindingMismatch` | 401 | `DPoP error="invalid_token"` |
 //! | missing scope | `InsufficientScope` | 403 | `error="insufficient_scope", scope="…"` |
-//! | issuer keys unreachable and nothing cached | `Unavailable` | 503 | none; `Retry-After` |
+//! | refused by a role / claim / mechanism requirement or a policy | `Forbidden` | 403 | none |
+//! | issuer keys or introspection endpoint unreachable and nothing cached | `Unavailable` | 503 | none; `Retry-After` |
+//! | over a rate-limit quota, or too many failed authentications from the client's address ([`ratelimit`]) | `RateLimited` | 429 | none; `Retry-After`, `RateLimit-Policy`, `RateLimit` |
 //!
 //! Bodies are `application/problem+json` (RFC 9457) with a short generic detail; the [`AuthError`] also
 //! rides in the response extensions. A token, key or secret is never echoed, logged, or shown by
@@ -51,23 +59,31 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod apikey;
 pub mod auth;
+pub mod authz;
 pub mod clock;
 mod credentials;
+pub mod dpop;
 mod engine;
 pub mod error;
+pub mod introspection;
 mod json;
 pub mod jwt;
 mod principal;
+pub mod ratelimit;
 pub mod scope;
+#[doc = include_str!("../docs/threat-model.md")]
+pub mod threat_model {}
 #[cfg(feature = "test-util")]
 pub mod testkit;
 mod view;
 
 pub use auth::{AuthContext, AuthLayer, DefaultRejection, Reject};
+pub use authz::{AccessRule, Authorization, AuthorizeLayer, Policy, Requirement, RoleClaims};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{Authenticator, AuthenticatorBuilder};
-pub use error::{AuthError, AuthErrorKind, ChallengeParams, ConfigError, ResponseParts};
+pub use engine::{Authenticated, Authenticator, AuthenticatorBuilder};
+pub use error::{AuthError, AuthErrorKind, AuthScheme, ChallengeParams, ConfigError, ResponseParts};
 pub use principal::{Binding, Mechanism, Principal, PrincipalBuilder};
 pub use scope::{RequireScopesLayer, ScopeRequirement, ScopeSet};
 pub use view::{ClientCertificate, HeaderLookup, PeerAddr, RequestView};

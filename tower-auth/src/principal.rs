@@ -89,6 +89,7 @@ struct Inner {
     client_id: Option<String>,
     issuer: Option<String>,
     scopes: Vec<String>,
+    roles: Vec<String>,
     mechanism: Mechanism,
     binding: Option<Binding>,
     expires_at: Option<u64>,
@@ -102,6 +103,7 @@ impl fmt::Debug for Principal {
             .field("client_id", &self.inner.client_id)
             .field("issuer", &self.inner.issuer)
             .field("scopes", &self.inner.scopes)
+            .field("roles", &self.inner.roles)
             .field("mechanism", &self.inner.mechanism)
             .field("binding", &self.inner.binding.as_ref().map(Binding::as_str))
             .field("expires_at", &self.inner.expires_at)
@@ -119,6 +121,7 @@ impl Principal {
                 client_id: None,
                 issuer: None,
                 scopes: Vec::new(),
+                roles: Vec::new(),
                 mechanism,
                 binding: None,
                 expires_at: None,
@@ -150,6 +153,19 @@ impl Principal {
     /// Whether `scope` was granted.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.inner.scopes.iter().any(|s| s == scope)
+    }
+
+    /// The roles (or groups, or permissions) mapped from the credential, without duplicates, in the
+    /// order found. For JWTs they come from the claims the issuer's
+    /// [`RoleClaims`](crate::authz::RoleClaims) names (see
+    /// [`Issuer::roles_from`](crate::jwt::Issuer::roles_from)); empty when none is configured.
+    pub fn roles(&self) -> &[String] {
+        &self.inner.roles
+    }
+
+    /// Whether `role` was mapped (exact, case-sensitive comparison).
+    pub fn has_role(&self, role: &str) -> bool {
+        self.inner.roles.iter().any(|r| r == role)
     }
 
     /// The mechanism that authenticated the request.
@@ -231,6 +247,21 @@ impl PrincipalBuilder {
         self
     }
 
+    /// Adds roles (duplicates and empty names are ignored).
+    pub fn roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        for r in roles {
+            let r = r.into();
+            if !r.is_empty() && !self.inner.roles.contains(&r) {
+                self.inner.roles.push(r);
+            }
+        }
+        self
+    }
+
     /// Sets the binding.
     pub fn binding(mut self, binding: Binding) -> Self {
         self.inner.binding = Some(binding);
@@ -296,6 +327,16 @@ mod tests {
         let p = Principal::builder(Mechanism::Jwt, "u").claims(map).build();
         assert_eq!(p.deserialize_claims::<Mine>().unwrap().tenant, "acme");
         assert!(format!("{p:?}").contains("\"u\""));
+    }
+
+    #[test]
+    fn roles_without_duplicates() {
+        let p = Principal::builder(Mechanism::Jwt, "u").roles(["a", "", "b", "a"]).roles(vec!["c".to_owned()]).build();
+        assert_eq!(p.roles(), ["a", "b", "c"]);
+        assert!(p.has_role("b"));
+        assert!(!p.has_role("B"));
+        assert!(format!("{p:?}").contains("roles"));
+        assert!(Principal::builder(Mechanism::ApiKey, "k").build().roles().is_empty());
     }
 
     #[test]

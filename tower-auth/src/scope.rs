@@ -108,15 +108,8 @@ impl ScopeRequirement {
     /// that lacks scopes; 401 when authentication ran but found no credentials (optional mode); 500
     /// when no authentication layer ran at all (a misconfigured route).
     pub fn check(&self, principal: Option<&Principal>, context: Option<&AuthContext>) -> Result<(), AuthError> {
-        let error = match (principal, context) {
-            (Some(p), _) if self.is_satisfied_by(p) => return Ok(()),
-            (Some(_), _) => AuthError::insufficient_scope(self.joined.clone()),
-            (None, Some(_)) => AuthError::new(AuthErrorKind::MissingCredentials),
-            (None, None) => return Err(AuthError::new(AuthErrorKind::Misconfigured)),
-        };
-        Err(match context {
-            Some(ctx) => error.with_challenge(ctx.challenge().clone()),
-            None => error,
+        guard(principal, context, |p| {
+            if self.is_satisfied_by(p) { Ok(()) } else { Err(AuthError::insufficient_scope(self.joined.clone())) }
         })
     }
 
@@ -124,6 +117,32 @@ impl ScopeRequirement {
     pub fn check_extensions(&self, extensions: &http::Extensions) -> Result<(), AuthError> {
         self.check(extensions.get::<Principal>(), extensions.get::<AuthContext>())
     }
+}
+
+/// The decision of every route guard (scopes, [requirements](crate::authz::Requirement)):
+/// `decide` judges a principal; a request without one gets 401 when authentication ran (optional
+/// mode) and 500 when none ran (a misconfigured route). Refusals carry the engine's challenge.
+pub(crate) fn guard(
+    principal: Option<&Principal>,
+    context: Option<&AuthContext>,
+    decide: impl FnOnce(&Principal) -> Result<(), AuthError>,
+) -> Result<(), AuthError> {
+    let error = match (principal, context) {
+        (Some(p), _) => match decide(p) {
+            Ok(()) => return Ok(()),
+            // A DPoP-bound token only authenticates on the DPoP scheme: the error goes to its challenge.
+            Err(error) if matches!(p.binding(), Some(crate::Binding::Dpop { .. })) => {
+                error.with_scheme(crate::error::AuthScheme::Dpop)
+            }
+            Err(error) => error,
+        },
+        (None, Some(_)) => AuthError::new(AuthErrorKind::MissingCredentials),
+        (None, None) => return Err(AuthError::new(AuthErrorKind::Misconfigured)),
+    };
+    Err(match context {
+        Some(ctx) => error.with_challenge(ctx.challenge().clone()),
+        None => error,
+    })
 }
 
 /// A set of scopes known at compile time, for extractor guards.
@@ -277,7 +296,8 @@ mod tests {
     #[test]
     fn decisions() {
         let req = ScopeRequirement::all_of(["orders:write", "orders:read"]);
-        let ctx = AuthContext::new(Arc::new(crate::ChallengeParams { realm: Some("api".into()) }));
+        let ctx =
+            AuthContext::new(Arc::new(crate::ChallengeParams { realm: Some("api".into()), ..Default::default() }));
         let p = Principal::builder(Mechanism::Jwt, "u").scopes(["orders:read"]).build();
         let e = req.check(Some(&p), Some(&ctx)).unwrap_err();
         assert_eq!(e.kind(), AuthErrorKind::InsufficientScope);

@@ -19,11 +19,19 @@
 //! # }
 //! ```
 //!
+//! [`TestIssuer`] is also an RFC 7662 authorization server: its discovery document advertises
+//! `introspection_endpoint` (`/introspect`), which checks the client credentials
+//! ([`TestIssuer::INTROSPECTION_CLIENT_ID`] / [`TestIssuer::INTROSPECTION_CLIENT_SECRET`]) and answers
+//! from a table of opaque tokens ([`TestIssuer::opaque_token`], [`TestIssuer::revoke`]). It counts the
+//! calls and can be made slow, broken or down, for the failure paths of
+//! [`introspection`](crate::introspection).
+//!
 //! These keys are generated per process and live in memory: never use this module in production.
 
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
@@ -315,6 +323,11 @@ impl TokenBuilder {
         self.claim("nbf", nbf)
     }
 
+    /// Binds the token to a DPoP key: `cnf.jkt` is its thumbprint (RFC 9449 §6.1).
+    pub fn dpop_bound(self, key: &DpopKey) -> Self {
+        self.claim("cnf", json!({ "jkt": key.thumbprint() }))
+    }
+
     fn encode(header: &Map<String, Value>, claims: &Map<String, Value>) -> String {
         let h = serde_json::to_vec(header).expect("JSON");
         let c = serde_json::to_vec(claims).expect("JSON");
@@ -364,8 +377,9 @@ impl TokenBuilder {
     }
 }
 
-/// A [`LocalIssuer`] served over HTTP on 127.0.0.1: `/.well-known/openid-configuration` and `/jwks`.
-/// It can go down (answer 503) and count the fetches it served. Stops when dropped.
+/// A [`LocalIssuer`] served over HTTP on 127.0.0.1: `/.well-known/openid-configuration`, `/jwks` and
+/// the introspection endpoint `/introspect` (RFC 7662). It can go down (answer 503) and count the
+/// fetches and calls it served. Stops when dropped.
 pub struct TestIssuer {
     local: LocalIssuer,
     addr: SocketAddr,
@@ -380,6 +394,34 @@ struct ServeState {
     down: AtomicBool,
     jwks_fetches: AtomicUsize,
     discovery_fetches: AtomicUsize,
+    introspection: IntrospectionState,
+}
+
+/// The introspection side of a [`TestIssuer`].
+#[derive(Default)]
+struct IntrospectionState {
+    /// Opaque token → the members of its active answer (without `active`).
+    tokens: Mutex<HashMap<String, Map<String, Value>>>,
+    /// Revoked tokens (JWTs of this issuer; opaque ones are removed from `tokens`).
+    revoked: Mutex<HashSet<String>>,
+    calls: AtomicUsize,
+    delay_ms: AtomicU64,
+    behavior: RwLock<IntrospectionBehavior>,
+}
+
+/// How the test issuer's introspection endpoint misbehaves (see [`TestIssuer::set_introspection_behavior`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IntrospectionBehavior {
+    /// RFC 7662 answers: `{"active":true,…}` for a known token, `{"active":false}` otherwise.
+    #[default]
+    Normal,
+    /// `500 Internal Server Error` to every call.
+    ServerError,
+    /// `200` with an HTML body.
+    NotJson,
+    /// Known tokens are answered with `"active": "true"`, a string (which is not active).
+    ActiveAsString,
 }
 
 impl std::fmt::Debug for TestIssuer {
@@ -419,10 +461,12 @@ impl TestIssuer {
             down: AtomicBool::new(false),
             jwks_fetches: AtomicUsize::new(0),
             discovery_fetches: AtomicUsize::new(0),
+            introspection: IntrospectionState::default(),
         });
         let router = axum::Router::new()
             .route("/.well-known/openid-configuration", axum::routing::get(discovery))
             .route("/jwks", axum::routing::get(jwks))
+            .route("/introspect", axum::routing::post(introspect))
             .with_state(state.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
@@ -465,6 +509,64 @@ impl TestIssuer {
         self.state.discovery_fetches.load(Ordering::SeqCst)
     }
 
+    /// The client id the introspection endpoint accepts.
+    pub const INTROSPECTION_CLIENT_ID: &'static str = "resource-server";
+    /// The client secret the introspection endpoint accepts. It holds characters that RFC 6749
+    /// §2.3.1 form-urlencodes before the Basic encoding (`:`, `+`, space, `%`), so a client that skips
+    /// that step is refused.
+    pub const INTROSPECTION_CLIENT_SECRET: &'static str = "rs-secret:+ %/&=";
+
+    /// The introspection endpoint URL (also in the discovery document).
+    pub fn introspection_endpoint(&self) -> String {
+        format!("{}/introspect", self.url)
+    }
+
+    /// Starts an opaque token: active, with `iss`, `sub` (`user-1`), `client_id` (`test-client`), `iat`,
+    /// `exp` in one hour (the issuer's clock), and the default audience if one is set.
+    pub fn opaque_token(&self) -> OpaqueTokenBuilder<'_> {
+        let now = unix_seconds(self.local.inner.clock.read().expect("lock").now());
+        let mut members = Map::new();
+        members.insert("iss".into(), self.url.clone().into());
+        members.insert("sub".into(), "user-1".into());
+        members.insert("client_id".into(), "test-client".into());
+        members.insert("iat".into(), now.into());
+        members.insert("exp".into(), (now + 3600).into());
+        if let Some(aud) = self.local.inner.audience.read().expect("lock").clone() {
+            members.insert("aud".into(), aud.into());
+        }
+        OpaqueTokenBuilder { issuer: self, members, now }
+    }
+
+    /// Issues an opaque token with `scope` (space-delimited) and `exp` (seconds since the Unix epoch),
+    /// and returns it. The endpoint answers it active (whatever `exp` says) until [`revoke`](Self::revoke).
+    pub fn issue_opaque_token(&self, scopes: &str, exp: u64) -> String {
+        self.opaque_token().scope(scopes).claim("exp", exp).issue()
+    }
+
+    /// Revokes a token: the endpoint answers `{"active":false}` for it from now on. Works for opaque
+    /// tokens and for this issuer's JWTs.
+    pub fn revoke(&self, token: &str) {
+        let state = &self.state.introspection;
+        state.tokens.lock().expect("lock").remove(token);
+        state.revoked.lock().expect("lock").insert(token.to_owned());
+    }
+
+    /// Calls the introspection endpoint received so far (including refused and failed ones).
+    pub fn introspection_calls(&self) -> usize {
+        self.state.introspection.calls.load(Ordering::SeqCst)
+    }
+
+    /// Delays every introspection answer by `delay` (`Duration::ZERO`: answer at once).
+    pub fn set_introspection_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.state.introspection.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Makes the introspection endpoint misbehave (or behave again with [`IntrospectionBehavior::Normal`]).
+    pub fn set_introspection_behavior(&self, behavior: IntrospectionBehavior) {
+        *self.state.introspection.behavior.write().expect("lock") = behavior;
+    }
+
     /// Waits until `n` JWKS requests arrived, for at most `timeout`.
     pub async fn wait_for_jwks_fetches(&self, n: usize, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -487,6 +589,7 @@ async fn discovery(axum::extract::State(state): axum::extract::State<Arc<ServeSt
     let doc = json!({
         "issuer": state.url,
         "jwks_uri": format!("{}/jwks", state.url),
+        "introspection_endpoint": format!("{}/introspect", state.url),
         "id_token_signing_alg_values_supported": ["RS256", "PS256", "ES256", "ES384", "EdDSA"],
     });
     ([(http::header::CONTENT_TYPE, "application/json")], doc.to_string()).into_response()
@@ -499,4 +602,349 @@ async fn jwks(axum::extract::State(state): axum::extract::State<Arc<ServeState>>
         return http::StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     ([(http::header::CONTENT_TYPE, "application/jwk-set+json")], state.local.jwks_json()).into_response()
+}
+
+/// Builds an opaque token of a [`TestIssuer`]: the members of its introspection answer.
+#[must_use]
+pub struct OpaqueTokenBuilder<'a> {
+    issuer: &'a TestIssuer,
+    members: Map<String, Value>,
+    now: u64,
+}
+
+impl std::fmt::Debug for OpaqueTokenBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpaqueTokenBuilder").field("members", &self.members).finish_non_exhaustive()
+    }
+}
+
+impl OpaqueTokenBuilder<'_> {
+    /// Sets a member of the answer (`cnf`, `token_type`, `username`, anything).
+    pub fn claim(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.members.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Removes a member of the answer.
+    pub fn remove_claim(mut self, name: &str) -> Self {
+        self.members.remove(name);
+        self
+    }
+
+    /// Sets `scope` (space-delimited).
+    pub fn scope(self, scope: &str) -> Self {
+        self.claim("scope", scope)
+    }
+
+    /// Sets `sub`.
+    pub fn subject(self, sub: &str) -> Self {
+        self.claim("sub", sub)
+    }
+
+    /// Sets `exp` to `secs` seconds from the issuer's now (negative: already expired; the endpoint
+    /// still answers active, so the resource server's own `exp` check can be tested).
+    pub fn expires_in(self, secs: i64) -> Self {
+        let exp = self.now as i64 + secs;
+        self.claim("exp", exp)
+    }
+
+    /// Registers the token with the endpoint and returns it: 32 random bytes, base64url (never a JWT).
+    pub fn issue(self) -> String {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes).expect("random");
+        let token = b64url_encode(&bytes);
+        self.issuer.state.introspection.tokens.lock().expect("lock").insert(token.clone(), self.members);
+        token
+    }
+}
+
+/// `POST /introspect`: RFC 7662 §2 with client authentication (`client_secret_basic` or
+/// `client_secret_post`, RFC 6749 §2.3.1).
+async fn introspect(
+    axum::extract::State(state): axum::extract::State<Arc<ServeState>>,
+    headers: http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let intro = &state.introspection;
+    intro.calls.fetch_add(1, Ordering::SeqCst);
+    if state.down.load(Ordering::SeqCst) {
+        return http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let delay = intro.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let json = |status: http::StatusCode, doc: Value| {
+        (status, [(http::header::CONTENT_TYPE, "application/json")], doc.to_string()).into_response()
+    };
+    let bad_request = || json(http::StatusCode::BAD_REQUEST, json!({"error": "invalid_request"}));
+    let form_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+    });
+    if !form_type {
+        return bad_request();
+    }
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let one = |name: &str| {
+        let mut values = form.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        match (values.next(), values.next()) {
+            (Some(v), None) => Ok(Some(v)),
+            (None, _) => Ok(None),
+            _ => Err(()),
+        }
+    };
+    let (Ok(token), Ok(post_id), Ok(post_secret)) = (one("token"), one("client_id"), one("client_secret")) else {
+        return bad_request();
+    };
+    let basic = headers.get(http::header::AUTHORIZATION).map(|v| basic_credentials(v.as_bytes()));
+    let credentials = match (basic, post_id, post_secret) {
+        // RFC 6749 §2.3: one authentication method per request.
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => return bad_request(),
+        (Some(basic), None, None) => basic,
+        (None, Some(id), Some(secret)) => Some((id.to_owned(), secret.to_owned())),
+        _ => None,
+    };
+    let authorized = credentials.is_some_and(|(id, secret)| {
+        id == TestIssuer::INTROSPECTION_CLIENT_ID && secret == TestIssuer::INTROSPECTION_CLIENT_SECRET
+    });
+    if !authorized {
+        let mut response = json(http::StatusCode::UNAUTHORIZED, json!({"error": "invalid_client"}));
+        response
+            .headers_mut()
+            .insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Basic realm=\"test-issuer\""));
+        return response;
+    }
+    let Some(token) = token else { return bad_request() };
+    let behavior = *intro.behavior.read().expect("lock");
+    match behavior {
+        IntrospectionBehavior::ServerError => return http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        IntrospectionBehavior::NotJson => {
+            return (
+                [(http::header::CONTENT_TYPE, "text/html")],
+                "<html><body>Service temporarily overloaded</body></html>",
+            )
+                .into_response();
+        }
+        IntrospectionBehavior::Normal | IntrospectionBehavior::ActiveAsString => {}
+    }
+    let members = if intro.revoked.lock().expect("lock").contains(token) {
+        None
+    } else {
+        intro.tokens.lock().expect("lock").get(token).cloned().or_else(|| own_jwt_claims(&state, token))
+    };
+    let doc = match members {
+        None => json!({"active": false}),
+        Some(members) => {
+            let mut doc = Map::new();
+            doc.insert(
+                "active".into(),
+                if behavior == IntrospectionBehavior::ActiveAsString { "true".into() } else { true.into() },
+            );
+            doc.extend(members);
+            Value::Object(doc)
+        }
+    };
+    json(http::StatusCode::OK, doc)
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))` → (id, secret); `None` when malformed.
+fn basic_credentials(value: &[u8]) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let value = std::str::from_utf8(value).ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape = |s: &str| form_urlencoded::parse(format!("v={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    Some((unescape(id)?, unescape(secret)?))
+}
+
+/// The claims of a JWT this issuer signed (signature checked with its own keys), for introspection.
+fn own_jwt_claims(state: &ServeState, token: &str) -> Option<Map<String, Value>> {
+    let jws = crate::jwt::compact::parse(token).ok()?;
+    if jws.claims.get("iss").and_then(Value::as_str) != Some(state.url.as_str()) {
+        return None;
+    }
+    let kid = jws.kid().ok()??;
+    let jwk = state.local.public_jwk(kid)?;
+    let key = crate::jwt::VerifyingKey::from_jwk(&jwk).ok()?;
+    key.verify(jws.signing_input, &jws.signature).then_some(jws.claims)
+}
+
+/// A client's DPoP key pair (RFC 9449): makes proofs for requests, good ones and, through
+/// [`ProofBuilder`], bad ones. Bind a token to it with [`TokenBuilder::dpop_bound`].
+///
+/// ```
+/// use tower_auth::jwt::Algorithm;
+/// use tower_auth::testkit::{DpopKey, LocalIssuer};
+///
+/// let key = DpopKey::generate(Algorithm::ES256);
+/// let token = LocalIssuer::new("https://issuer.test").token().audience("https://api.test").dpop_bound(&key).sign();
+/// let proof = key.proof("GET", "https://api.test/orders", Some(&token), None);
+/// assert_eq!(proof.split('.').count(), 3);
+/// assert_eq!(key.thumbprint(), tower_auth::dpop::jwk_thumbprint(&key.public_jwk()).unwrap());
+/// ```
+#[derive(Clone)]
+pub struct DpopKey {
+    key: Arc<SigningKey>,
+    jwk: Value,
+}
+
+impl std::fmt::Debug for DpopKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DpopKey").field("alg", &self.key.alg).field("jkt", &self.thumbprint()).finish()
+    }
+}
+
+impl DpopKey {
+    /// A new key pair for `alg` (asymmetric only).
+    pub fn generate(alg: Algorithm) -> Self {
+        let key = SigningKey::generate(alg, String::new());
+        let mut jwk = key.jwk.clone();
+        if let Value::Object(members) = &mut jwk {
+            members.retain(|name, _| matches!(name.as_str(), "kty" | "crv" | "x" | "y" | "n" | "e"));
+        }
+        Self { key: Arc::new(key), jwk }
+    }
+
+    /// The signature algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.key.alg
+    }
+
+    /// The public JWK, as it goes into the proof header: `kty` and the key members only.
+    pub fn public_jwk(&self) -> Value {
+        self.jwk.clone()
+    }
+
+    /// The RFC 7638 SHA-256 thumbprint: the `cnf.jkt` of tokens bound to this key.
+    pub fn thumbprint(&self) -> String {
+        crate::dpop::jwk_thumbprint(&self.jwk).expect("a generated key has a thumbprint")
+    }
+
+    /// A proof for `method` and `url` (its query and fragment are kept in `htu` only if present in
+    /// `url`; servers ignore them), created now by the system clock, with `ath` for `access_token`
+    /// and the server's `nonce`.
+    pub fn proof(&self, method: &str, url: &str, access_token: Option<&str>, nonce: Option<&str>) -> String {
+        let mut builder = self.proof_builder(method, url);
+        if let Some(token) = access_token {
+            builder = builder.access_token(token);
+        }
+        if let Some(nonce) = nonce {
+            builder = builder.nonce(nonce);
+        }
+        builder.sign()
+    }
+
+    /// Starts a proof with `typ` `dpop+jwt`, `alg`, `jwk`, and the claims `jti` (16 random bytes),
+    /// `htm`, `htu` and `iat` (now, by the system clock); every part can be overridden.
+    pub fn proof_builder(&self, method: &str, url: &str) -> ProofBuilder {
+        let mut header = Map::new();
+        header.insert("typ".into(), "dpop+jwt".into());
+        header.insert("alg".into(), self.key.alg.as_str().into());
+        header.insert("jwk".into(), self.jwk.clone());
+        let mut jti = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut jti).expect("random");
+        let mut claims = Map::new();
+        claims.insert("jti".into(), b64url_encode(&jti).into());
+        claims.insert("htm".into(), method.into());
+        claims.insert("htu".into(), url.into());
+        claims.insert("iat".into(), unix_seconds(std::time::SystemTime::now()).into());
+        ProofBuilder { key: self.key.clone(), header, claims }
+    }
+}
+
+/// Builds a DPoP proof of a [`DpopKey`]. Every header and claim can be overridden, to make bad proofs.
+#[must_use]
+pub struct ProofBuilder {
+    key: Arc<SigningKey>,
+    header: Map<String, Value>,
+    claims: Map<String, Value>,
+}
+
+impl std::fmt::Debug for ProofBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProofBuilder").field("header", &self.header).field("claims", &self.claims).finish()
+    }
+}
+
+impl ProofBuilder {
+    /// Sets `ath` to the hash of `access_token`.
+    pub fn access_token(self, access_token: &str) -> Self {
+        self.claim("ath", crate::dpop::access_token_hash(access_token))
+    }
+
+    /// Sets `nonce`.
+    pub fn nonce(self, nonce: &str) -> Self {
+        self.claim("nonce", nonce)
+    }
+
+    /// Sets `iat` (seconds since the Unix epoch), e.g. from a test's `ManualClock`.
+    pub fn iat(self, iat: i64) -> Self {
+        self.claim("iat", iat)
+    }
+
+    /// Sets `jti`.
+    pub fn jti(self, jti: &str) -> Self {
+        self.claim("jti", jti)
+    }
+
+    /// Sets a header member (`typ`, `alg`, `jwk`, …).
+    pub fn header(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.header.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Removes a header member.
+    pub fn remove_header(mut self, name: &str) -> Self {
+        self.header.remove(name);
+        self
+    }
+
+    /// Sets a claim.
+    pub fn claim(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Removes a claim.
+    pub fn remove_claim(mut self, name: &str) -> Self {
+        self.claims.remove(name);
+        self
+    }
+
+    fn input(&self) -> String {
+        TokenBuilder::encode(&self.header, &self.claims)
+    }
+
+    /// Signs with the key (whatever the header says) and returns the compact JWS.
+    pub fn sign(self) -> String {
+        let input = self.input();
+        let sig = self.key.sign(input.as_bytes());
+        format!("{input}.{}", b64url_encode(&sig))
+    }
+
+    /// Signs with `other`'s private key, leaving this key's `jwk` in the header.
+    pub fn sign_with(self, other: &DpopKey) -> String {
+        let input = self.input();
+        let sig = other.key.sign(input.as_bytes());
+        format!("{input}.{}", b64url_encode(&sig))
+    }
+
+    /// An unsecured JWS: `alg` `none`, empty signature.
+    pub fn sign_unsecured(self) -> String {
+        let input = self.header("alg", "none").input();
+        format!("{input}.")
+    }
+
+    /// A MAC under `secret` with an HS* `alg`.
+    pub fn sign_hmac(self, alg: Algorithm, secret: &[u8]) -> String {
+        let hmac = alg.hmac().expect("sign_hmac needs an HS* algorithm");
+        let input = self.header("alg", alg.as_str()).input();
+        let tag = aws_lc_rs::hmac::sign(&aws_lc_rs::hmac::Key::new(hmac, secret), input.as_bytes());
+        format!("{input}.{}", b64url_encode(tag.as_ref()))
+    }
 }

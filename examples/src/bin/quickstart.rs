@@ -1,6 +1,6 @@
 //! The demo server (axum): see the quickstart contract in the README.
 //!
-//! `cargo run --bin quickstart` prints `TOKEN …`, `ADMIN_TOKEN …` and `LISTENING http://127.0.0.1:3000`.
+//! `cargo run --bin quickstart` prints `TOKEN …`, `ADMIN_TOKEN …`, `API_KEY …` and `LISTENING http://127.0.0.1:3000`.
 
 use std::net::SocketAddr;
 
@@ -8,8 +8,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use axum::Router;
-use tower_auth_axum::{Principal, auth_layer, require_all};
-use tower_auth_examples::{Config, Setup, init_tracing, me_document, setup};
+use tower_auth::Requirement;
+use tower_auth_axum::{Principal, auth_layer, authorize, require_all};
+use tower_auth_examples::{Config, Setup, bound_document, bound_requirement, init_tracing, me_document, setup};
 
 async fn me(Principal(p): Principal) -> Json<serde_json::Value> {
     Json(me_document(&p))
@@ -25,6 +26,14 @@ async fn create_order(Principal(p): Principal) -> (StatusCode, Json<serde_json::
 
 async fn admin(Principal(p): Principal) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "admin": true, "sub": p.subject() }))
+}
+
+async fn bound(Principal(p): Principal) -> Json<serde_json::Value> {
+    Json(bound_document(&p))
+}
+
+async fn reports(Principal(p): Principal) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "reports": [], "for": p.subject() }))
 }
 
 fn document(doc: Option<serde_json::Value>) -> Response {
@@ -44,6 +53,8 @@ fn router(setup: &Setup) -> Router {
                 .merge(axum::routing::post(create_order).route_layer(require_all(["orders:write"]))),
         )
         .route("/admin", get(admin).route_layer(require_all(["admin"])))
+        .route("/reports", get(reports).route_layer(authorize(Requirement::role("reporter"))))
+        .route("/bound", get(bound).route_layer(authorize(bound_requirement())))
         .layer(auth_layer(setup.authenticator.clone()));
     let discovery = setup.discovery_document();
     let jwks = setup.jwks();

@@ -1,12 +1,12 @@
 //! The demo server on actix-web: the same contract as `quickstart` (see the README).
 //!
-//! `cargo run --bin quickstart-actix` prints `TOKEN …`, `ADMIN_TOKEN …` and `LISTENING http://127.0.0.1:3000`.
+//! `cargo run --bin quickstart-actix` prints `TOKEN …`, `ADMIN_TOKEN …`, `API_KEY …` and `LISTENING http://127.0.0.1:3000`.
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
-use tower_auth::{ScopeRequirement, ScopeSet};
-use tower_auth_actix::{AuthMiddleware, Principal, Scoped};
-use tower_auth_examples::{Config, init_tracing, me_document, setup};
+use tower_auth::{Requirement, ScopeRequirement, ScopeSet};
+use tower_auth_actix::{AuthMiddleware, Authorize, Principal, Scoped};
+use tower_auth_examples::{Config, bound_document, bound_requirement, init_tracing, me_document, setup};
 
 struct OrdersRead;
 impl ScopeSet for OrdersRead {
@@ -58,6 +58,14 @@ async fn admin(p: Scoped<Admin>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "admin": true, "sub": p.0.subject() }))
 }
 
+async fn bound(p: Principal) -> HttpResponse {
+    HttpResponse::Ok().json(bound_document(&p))
+}
+
+async fn reports(p: Principal) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "reports": [], "for": p.subject() }))
+}
+
 #[actix_web::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     init_tracing();
@@ -81,7 +89,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .route("/me", web::get().to(me))
                     .route("/orders", web::get().to(list_orders))
                     .route("/orders", web::post().to(create_order))
-                    .route("/admin", web::get().to(admin)),
+                    .route("/admin", web::get().to(admin))
+                    .service(
+                        web::resource("/reports")
+                            .wrap(Authorize::new(Requirement::role("reporter")))
+                            .route(web::get().to(reports)),
+                    )
+                    .service(web::resource("/bound").wrap(Authorize::new(bound_requirement())).route(web::get().to(bound))),
             )
     })
     .listen(listener)?

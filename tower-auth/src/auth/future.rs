@@ -6,8 +6,13 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+/// Headers for a successful response (lower-case names), from [`Authenticated::response_headers`].
+///
+/// [`Authenticated::response_headers`]: crate::Authenticated::response_headers
+pub(crate) type SuccessHeaders = Vec<(&'static str, String)>;
+
 type AuthFuture<ReqBody, ResBody> =
-    Pin<Box<dyn Future<Output = Result<Request<ReqBody>, Response<ResBody>>> + Send + 'static>>;
+    Pin<Box<dyn Future<Output = Result<(Request<ReqBody>, SuccessHeaders), Response<ResBody>>> + Send + 'static>>;
 
 pin_project! {
     /// The response future of [`Auth`](super::Auth): authentication, then the inner service.
@@ -18,6 +23,7 @@ pin_project! {
         #[pin]
         state: State<S::Future, AuthFuture<ReqBody, ResBody>>,
         inner: Option<S>,
+        headers: SuccessHeaders,
     }
 }
 
@@ -36,7 +42,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
     pub(crate) fn new(auth: AuthFuture<ReqBody, ResBody>, inner: S) -> Self {
-        Self { state: State::Authenticating { auth }, inner: Some(inner) }
+        Self { state: State::Authenticating { auth }, inner: Some(inner), headers: Vec::new() }
     }
 }
 
@@ -60,7 +66,8 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Authenticating { auth } => match ready!(auth.as_mut().poll(cx)) {
-                    Ok(request) => {
+                    Ok((request, headers)) => {
+                        *this.headers = headers;
                         let Some(mut inner) = this.inner.take() else {
                             this.state.set(State::Done);
                             continue;
@@ -73,9 +80,26 @@ where
                         return Poll::Ready(Ok(rejection));
                     }
                 },
-                StateProj::Inner { fut } => return fut.poll(cx),
+                StateProj::Inner { fut } => {
+                    let mut response = ready!(fut.poll(cx))?;
+                    add_headers(&mut response, std::mem::take(this.headers));
+                    return Poll::Ready(Ok(response));
+                }
                 StateProj::Done => panic!("ResponseFuture polled after completion"),
             }
+        }
+    }
+}
+
+/// Appends the success headers; a `cache-control` the handler set is kept.
+fn add_headers<B>(response: &mut Response<B>, headers: SuccessHeaders) {
+    for (name, value) in headers {
+        let name = http::HeaderName::from_static(name);
+        if name == http::header::CACHE_CONTROL && response.headers().contains_key(&name) {
+            continue;
+        }
+        if let Ok(value) = http::HeaderValue::from_str(&value) {
+            response.headers_mut().append(name, value);
         }
     }
 }

@@ -62,13 +62,14 @@ where
                 parts.extensions.insert(PeerAddr(peer));
             }
         let authenticate = async move {
-            match auth.authenticate(&parts).await {
-                Ok(principal) => {
+            match auth.authenticate_request(&parts).await {
+                Ok(authenticated) => {
                     parts.extensions.insert(AuthContext { challenge: auth.challenge().clone() });
-                    if let Some(principal) = principal {
+                    let headers = authenticated.response_headers();
+                    if let Some(principal) = authenticated.into_principal() {
                         parts.extensions.insert(principal);
                     }
-                    Ok(Request::from_parts(parts, body))
+                    Ok((Request::from_parts(parts, body), headers))
                 }
                 Err(error) => {
                     let mut response = reject.reject(error.clone());

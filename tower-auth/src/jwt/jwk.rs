@@ -41,6 +41,10 @@ impl fmt::Debug for VerifyingKey {
 pub struct KeyRejected(&'static str);
 
 impl KeyRejected {
+    pub(crate) fn new(reason: &'static str) -> Self {
+        Self(reason)
+    }
+
     /// The rule the key broke.
     pub fn reason(&self) -> &'static str {
         self.0

@@ -36,6 +36,7 @@ mod validator;
 
 pub use alg::{Algorithm, UnknownAlgorithm};
 pub use jwk::{KeyRejected, VerifyingKey};
+pub(crate) use jwk::JwkPolicy;
 pub use jwks::JwksSettings;
 pub use validator::{Issuer, JwtValidator, JwtValidatorBuilder, TokenTypes};
 

@@ -9,6 +9,7 @@ use super::alg::Algorithm;
 use super::compact;
 use super::jwk::{JwkPolicy, VerifyingKey};
 use super::jwks::{JwksSettings, KeySourceSpec, KeyStore};
+use crate::authz::RoleClaims;
 use crate::clock::{Clock, SharedClock, SystemClock, unix_seconds_f64};
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
 use crate::principal::{Binding, Mechanism, Principal, scopes_from_claims};
@@ -59,6 +60,7 @@ pub struct Issuer {
     audiences: Option<Vec<String>>,
     token_types: TokenTypes,
     required_claims: Vec<String>,
+    roles: RoleClaims,
     settings: JwksSettings,
 }
 
@@ -72,6 +74,7 @@ impl Issuer {
             audiences: None,
             token_types: TokenTypes::default(),
             required_claims: Vec::new(),
+            roles: RoleClaims::none(),
             settings: JwksSettings::default(),
         }
     }
@@ -137,6 +140,23 @@ impl Issuer {
         self
     }
 
+    /// Which claims hold this issuer's roles, mapped into [`Principal::roles`] once per token (the
+    /// verified-token cache keeps them) for [role requirements](crate::authz::Requirement::role).
+    /// Defaults to [`RoleClaims::none`]: no roles until configured.
+    ///
+    /// ```
+    /// use tower_auth::{RoleClaims, jwt::Issuer};
+    /// // Keycloak realm roles and the roles of the client `orders-api`.
+    /// let keycloak = Issuer::discover("https://sso.example.com/realms/acme").roles_from(RoleClaims::keycloak_client("orders-api"));
+    /// // Every well-known place: realm_access.roles, resource_access.*.roles, permissions, groups, roles.
+    /// let any = Issuer::discover("https://login.example.com").roles_from(RoleClaims::well_known());
+    /// # let _ = (keycloak, any);
+    /// ```
+    pub fn roles_from(mut self, roles: RoleClaims) -> Self {
+        self.roles = roles;
+        self
+    }
+
     /// Timeouts, refresh and cool-down of the remote key source.
     pub fn jwks_settings(mut self, settings: JwksSettings) -> Self {
         self.settings = settings;
@@ -156,6 +176,7 @@ struct IssuerState {
     audiences: Option<Vec<String>>,
     token_types: TokenTypes,
     required_claims: Vec<String>,
+    roles: RoleClaims,
     keys: Arc<KeyStore>,
 }
 
@@ -357,7 +378,7 @@ impl JwtValidator {
             && now + inner.leeway < iat {
                 return Err(AuthErrorKind::NotYetValid.into());
             }
-        let principal = principal_from_claims(&iss, claims, exp)?;
+        let principal = principal_from_claims(&iss, claims, exp, &issuer.roles)?;
         Ok((principal, exp))
     }
 }
@@ -370,13 +391,19 @@ fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, 
     }
 }
 
-fn principal_from_claims(iss: &str, claims: Map<String, Value>, exp: f64) -> Result<Principal, AuthErrorKind> {
+fn principal_from_claims(
+    iss: &str,
+    claims: Map<String, Value>,
+    exp: f64,
+    roles: &RoleClaims,
+) -> Result<Principal, AuthErrorKind> {
     let str_claim = |name: &str| claims.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
     let client_id = str_claim("client_id").or_else(|| str_claim("azp")).or_else(|| str_claim("cid"));
     let subject = str_claim("sub").or_else(|| client_id.clone()).ok_or(AuthErrorKind::MissingClaim)?;
     let scopes = scopes_from_claims(&claims);
     let binding = Binding::from_claims(&claims);
-    let mut builder = Principal::builder(Mechanism::Jwt, subject).issuer(iss).scopes(scopes);
+    let mut builder =
+        Principal::builder(Mechanism::Jwt, subject).issuer(iss).scopes(scopes).roles(roles.extract(&claims));
     if let Some(client_id) = client_id {
         builder = builder.client_id(client_id);
     }
@@ -490,6 +517,7 @@ impl JwtValidatorBuilder {
             if issuers.iter().any(|i: &IssuerState| i.name == issuer.name) {
                 return Err(ConfigError::new(format!("issuer {} is configured twice", issuer.name)));
             }
+            issuer.roles.check()?;
             if issuer.algorithms.is_empty() {
                 return Err(ConfigError::new(format!("issuer {} allows no algorithm", issuer.name)));
             }
@@ -518,6 +546,7 @@ impl JwtValidatorBuilder {
                 audiences: issuer.audiences,
                 token_types: issuer.token_types,
                 required_claims: issuer.required_claims,
+                roles: issuer.roles,
                 keys,
             });
         }
