@@ -303,7 +303,11 @@ impl<S: Send + Sync, R: ScopeSet> FromRequestParts<S> for Scoped<R> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         R::requirement().check_extensions(&parts.extensions).map_err(AuthRejection)?;
-        let principal = parts.extensions.get::<tower_auth::Principal>().cloned().ok_or_else(|| context_error(parts, AuthErrorKind::MissingCredentials))?;
+        let principal = parts
+            .extensions
+            .get::<tower_auth::Principal>()
+            .cloned()
+            .ok_or_else(|| context_error(parts, AuthErrorKind::MissingCredentials))?;
         Ok(Self { principal, _requirement: PhantomData })
     }
 }

@@ -11,6 +11,7 @@ use tower_auth::apikey::{ApiKeyStore, ApiKeys, FileStore, MemoryStore, NewApiKey
 use tower_auth::dpop::Dpop;
 use tower_auth::introspection::Introspector;
 use tower_auth::jwt::{Issuer, JwtValidator};
+use tower_auth::ratelimit::{Quota, RateLimiter, RedisStore, parse_quota};
 use tower_auth::testkit::LocalIssuer;
 use tower_auth::{Authenticator, Principal, RoleClaims};
 
@@ -23,15 +24,8 @@ pub const REALM: &str = "tower-auth";
 
 /// Contract variables whose mechanisms this build does not implement yet: a set one is reported
 /// on standard error at start-up rather than silently ignored.
-const NOT_YET_SUPPORTED: &[&str] = &[
-    "TOWER_AUTH_RATE_LIMIT",
-    "TOWER_AUTH_FAILED_AUTH_LIMIT",
-    "TOWER_AUTH_TRUSTED_PROXIES",
-    "TOWER_AUTH_REDIS_URL",
-    "TOWER_AUTH_TLS_CERT",
-    "TOWER_AUTH_TLS_KEY",
-    "TOWER_AUTH_TLS_CLIENT_CA",
-];
+const NOT_YET_SUPPORTED: &[&str] =
+    &["TOWER_AUTH_TRUSTED_PROXIES", "TOWER_AUTH_TLS_CERT", "TOWER_AUTH_TLS_KEY", "TOWER_AUTH_TLS_CLIENT_CA"];
 
 /// The quickstart's configuration, from the environment.
 #[derive(Debug, Clone)]
@@ -58,6 +52,29 @@ pub struct Config {
     /// `TOWER_AUTH_PUBLIC_URL`: the origin clients use, for DPoP `htu` checks; `None` = `http://` +
     /// the address actually bound.
     pub public_url: Option<String>,
+    /// `TOWER_AUTH_RATE_LIMIT`: the quota per principal (per client address for anonymous
+    /// requests) on the protected routes; `None` = `off`. Defaults to [`DEFAULT_RATE_LIMIT`].
+    pub rate_limit: Option<Quota>,
+    /// `TOWER_AUTH_FAILED_AUTH_LIMIT`: failed authentications allowed per client address before it
+    /// is refused (429) without any work; `None` = `off`. Defaults to [`DEFAULT_FAILED_AUTH_LIMIT`].
+    pub failed_auth_limit: Option<Quota>,
+    /// `TOWER_AUTH_REDIS_URL`: shared state for several replicas; `None` = in process. In this
+    /// build: the rate-limit counters (one atomic script per request, failing open with a warning
+    /// while Redis is unreachable). The failed-authentication counts stay per replica.
+    pub redis_url: Option<String>,
+}
+
+/// The default of `TOWER_AUTH_RATE_LIMIT`: `100/s,burst=200`.
+pub const DEFAULT_RATE_LIMIT: Quota = Quota::per_second(100).burst(200);
+/// The default of `TOWER_AUTH_FAILED_AUTH_LIMIT`: `30/m,burst=30`.
+pub const DEFAULT_FAILED_AUTH_LIMIT: Quota = Quota::per_minute(30).burst(30);
+
+/// A quota variable: unset = `default`, `off` = `None`, else `<n>/<s|m|h>[,burst=<n>]`.
+fn quota_var(name: &str, default: Quota) -> Option<Quota> {
+    match var(name) {
+        None => Some(default),
+        Some(value) => parse_quota(&value).unwrap_or_else(|e| invalid(name, e.message())),
+    }
 }
 
 /// The quickstart's client credentials at the introspection endpoint. `Debug` never shows the secret.
@@ -116,6 +133,11 @@ impl Config {
                 eprintln!("warning: {name} is set but this build does not support it yet; ignoring it");
             }
         }
+        if var("TOWER_AUTH_REDIS_URL").is_some() {
+            eprintln!(
+                "note: TOWER_AUTH_REDIS_URL holds the rate-limit counters; the DPoP replay store and the introspection cache stay in process in this build"
+            );
+        }
         Self {
             addr: var("TOWER_AUTH_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned()),
             issuer: var("TOWER_AUTH_ISSUER").map(|i| i.trim().to_owned()),
@@ -130,6 +152,9 @@ impl Config {
                 Some(_) => invalid("TOWER_AUTH_DPOP_NONCE", "must be on or off"),
             },
             public_url: var("TOWER_AUTH_PUBLIC_URL").map(|u| u.trim().to_owned()),
+            rate_limit: quota_var("TOWER_AUTH_RATE_LIMIT", DEFAULT_RATE_LIMIT),
+            failed_auth_limit: quota_var("TOWER_AUTH_FAILED_AUTH_LIMIT", DEFAULT_FAILED_AUTH_LIMIT),
+            redis_url: var("TOWER_AUTH_REDIS_URL").map(|u| u.trim().to_owned()),
         }
     }
 }
@@ -173,6 +198,8 @@ pub struct Setup {
     pub origin: String,
     /// The generated demo API key (scope `orders:read`), when no key store is configured.
     pub demo_api_key: Option<PlaintextKey>,
+    /// The per-principal limiter of the protected routes (`TOWER_AUTH_RATE_LIMIT`), unless `off`.
+    pub rate_limiter: Option<RateLimiter>,
 }
 
 /// Builds the engine for a server bound at `bound`.
@@ -209,8 +236,26 @@ pub fn setup(config: &Config, bound: SocketAddr) -> Result<Setup, tower_auth::Co
         .build()?;
     let authenticator = authenticator.dpop(dpop);
     let (api_keys, demo_api_key) = api_keys(config)?;
-    let authenticator = authenticator.api_keys(api_keys).build()?;
-    Ok(Setup { authenticator, embedded, origin, demo_api_key })
+    let mut authenticator = authenticator.api_keys(api_keys);
+    // I7: guessing keys or flooding the issuer with junk tokens is throttled per client address.
+    if let Some(quota) = config.failed_auth_limit {
+        authenticator = authenticator.failed_auth_limit(quota);
+    }
+    let authenticator = authenticator.build()?;
+    let rate_limiter = rate_limiter(config)?;
+    Ok(Setup { authenticator, embedded, origin, demo_api_key, rate_limiter })
+}
+
+/// The per-principal limiter: in process, or in Redis with `TOWER_AUTH_REDIS_URL` (connected on
+/// first use, so the server starts while Redis is down; requests then pass unlimited, with a
+/// warning, until it is back).
+fn rate_limiter(config: &Config) -> Result<Option<RateLimiter>, tower_auth::ConfigError> {
+    let Some(quota) = config.rate_limit else { return Ok(None) };
+    let mut builder = RateLimiter::builder().quota(quota);
+    if let Some(url) = &config.redis_url {
+        builder = builder.redis(RedisStore::new(url)?);
+    }
+    builder.build().map(Some)
 }
 
 /// The API keys of the quickstart: PostgreSQL (`TOWER_AUTH_DATABASE_URL`), else the key file
@@ -317,7 +362,8 @@ pub fn bound_requirement() -> tower_auth::Requirement {
 
 /// Logs to standard error, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
@@ -337,6 +383,14 @@ mod tests {
         for bad in ["", "s", "30x", "-5", "1.5s", "5 min"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn quota_defaults_of_the_contract() {
+        assert_eq!(parse_quota("100/s,burst=200").unwrap(), Some(DEFAULT_RATE_LIMIT));
+        assert_eq!(parse_quota("30/m,burst=30").unwrap(), Some(DEFAULT_FAILED_AUTH_LIMIT));
+        assert_eq!(parse_quota("off").unwrap(), None);
+        assert!(parse_quota("100/s,burst=").is_err());
     }
 
     #[test]

@@ -98,7 +98,11 @@ impl Drop for Quickstart {
 /// Runs the CLI: exit status, standard output, standard error.
 fn cli(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(CLI).args(args).env_clear().output().expect("run tower-auth-keys");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn temp_file(name: &str) -> PathBuf {
@@ -114,7 +118,8 @@ fn json(body: &str) -> serde_json::Value {
 fn the_quickstart_prints_a_demo_key_with_orders_read() {
     for binary in BINARIES {
         let server = Quickstart::start(binary, &[]);
-        let key = server.printed("API_KEY").unwrap_or_else(|| panic!("{binary}: no API_KEY line in {:?}", server.lines));
+        let key =
+            server.printed("API_KEY").unwrap_or_else(|| panic!("{binary}: no API_KEY line in {:?}", server.lines));
         // Printed before LISTENING, after the token lines.
         let names: Vec<&str> = server.lines.iter().filter_map(|l| l.split(' ').next()).collect();
         assert_eq!(names, ["TOKEN", "ADMIN_TOKEN", "API_KEY"], "{binary}");
@@ -145,8 +150,19 @@ fn a_key_created_with_the_cli_authenticates_through_the_file_store() {
     let path = temp_file("cli-keys");
     let file = path.to_str().unwrap();
     let (code, key, err) = cli(&[
-        "--file", file, "create", "--owner", "cli-bot", "--name", "nightly", "--scope", "orders:read,orders:write",
-        "--expires-in", "1h", "--tier", "gold",
+        "--file",
+        file,
+        "create",
+        "--owner",
+        "cli-bot",
+        "--name",
+        "nightly",
+        "--scope",
+        "orders:read,orders:write",
+        "--expires-in",
+        "1h",
+        "--tier",
+        "gold",
     ]);
     assert_eq!(code, 0, "{err}");
     let key = key.trim().to_owned();
@@ -166,7 +182,8 @@ fn a_key_created_with_the_cli_authenticates_through_the_file_store() {
     assert_eq!(listing[0]["scopes"], serde_json::json!(["orders:read", "orders:write"]));
     assert!(!listing.to_string().contains(&key[22..44]));
 
-    let servers: Vec<Quickstart> = BINARIES.iter().map(|b| Quickstart::start(b, &[("TOWER_AUTH_API_KEYS", file)])).collect();
+    let servers: Vec<Quickstart> =
+        BINARIES.iter().map(|b| Quickstart::start(b, &[("TOWER_AUTH_API_KEYS", file)])).collect();
     for server in &servers {
         assert_eq!(server.printed("API_KEY"), None, "no demo key with a key store");
         let (status, _, body) = server.me(&key);
@@ -205,26 +222,29 @@ fn a_key_created_with_the_cli_authenticates_through_the_file_store() {
 #[test]
 fn a_key_created_with_the_cli_authenticates_through_postgres() {
     let url = database_url();
-    let (code, key, err) = cli(&["--database-url", &url, "create", "--owner", "pg-bot", "--scope", "orders:read", "--max-uses", "3"]);
-    assert_eq!(code, 0, "PostgreSQL at DATABASE_URL ({url}) must be reachable: {err}");
-    let key = key.trim().to_owned();
-    let id = key[9..21].to_owned();
-    let _cleanup = DeleteRow(id.clone());
-    let server = Quickstart::start(BINARIES[0], &[("TOWER_AUTH_DATABASE_URL", &url)]);
-    assert_eq!(server.printed("API_KEY"), None);
-    for _ in 0..3 {
-        let (status, _, body) = server.me(&key);
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(json(&body)["sub"], "pg-bot");
+    for binary in BINARIES {
+        let (code, key, err) =
+            cli(&["--database-url", &url, "create", "--owner", "pg-bot", "--scope", "orders:read", "--max-uses", "3"]);
+        assert_eq!(code, 0, "PostgreSQL at DATABASE_URL ({url}) must be reachable: {err}");
+        let key = key.trim().to_owned();
+        let id = key[9..21].to_owned();
+        let _cleanup = DeleteRow(id.clone());
+        let server = Quickstart::start(binary, &[("TOWER_AUTH_DATABASE_URL", &url)]);
+        assert_eq!(server.printed("API_KEY"), None, "{binary}");
+        for _ in 0..3 {
+            let (status, _, body) = server.me(&key);
+            assert_eq!(status, 200, "{binary}: {body}");
+            assert_eq!(json(&body)["sub"], "pg-bot");
+        }
+        let (status, www, _) = server.me(&key);
+        assert_eq!((status, www.as_deref()), (401, Some(INVALID_API_KEY)), "{binary}: max uses reached");
+        let (code, listing, _) = cli(&["--database-url", &url, "list", "--json"]);
+        assert_eq!(code, 0);
+        let listing = json(&listing);
+        let mine = listing.as_array().unwrap().iter().find(|r| r["id"] == id.as_str()).expect("listed");
+        assert_eq!((mine["uses"].as_u64(), mine["status"].as_str()), (Some(3), Some("exhausted")), "{binary}");
+        assert_eq!(cli(&["--database-url", &url, "revoke", &id]).0, 0);
     }
-    let (status, www, _) = server.me(&key);
-    assert_eq!((status, www.as_deref()), (401, Some(INVALID_API_KEY)), "max uses reached");
-    let (code, listing, _) = cli(&["--database-url", &url, "list", "--json"]);
-    assert_eq!(code, 0);
-    let listing = json(&listing);
-    let mine = listing.as_array().unwrap().iter().find(|r| r["id"] == id.as_str()).expect("listed");
-    assert_eq!((mine["uses"].as_u64(), mine["status"].as_str()), (Some(3), Some("exhausted")));
-    assert_eq!(cli(&["--database-url", &url, "revoke", &id]).0, 0);
     // Bad arguments are usage errors.
     assert_eq!(cli(&["--database-url", &url, "create"]).0, 2);
     assert_eq!(cli(&["list"]).0, 2, "no store");
@@ -239,7 +259,8 @@ impl Drop for DeleteRow {
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async move {
-                if let Ok((client, connection)) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls).await {
+                if let Ok((client, connection)) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls).await
+                {
                     tokio::spawn(connection);
                     let _ = client.execute("DELETE FROM tower_auth_api_keys WHERE id = $1", &[&id]).await;
                 }

@@ -103,7 +103,8 @@ fn embedded_mode_admin_token_holds_the_reporter_role() {
         assert_forbidden(binary, "TOKEN", server.get("/reports", Some(&token)));
         let (status, www, _) = server.get("/reports", None);
         // The quickstart enables DPoP: both schemes are offered, without error (RFC 9449 §7.2).
-        let challenge = r#"Bearer realm="tower-auth", DPoP realm="tower-auth", algs="ES256 ES384 ES512 PS256 RS256 EdDSA""#;
+        let challenge =
+            r#"Bearer realm="tower-auth", DPoP realm="tower-auth", algs="ES256 ES384 ES512 PS256 RS256 EdDSA""#;
         assert_eq!((status, www.as_deref()), (401, Some(challenge)), "{binary}");
         // The other routes are unchanged.
         assert_eq!(server.get("/orders", Some(&token)).0, 200, "{binary}");

@@ -579,6 +579,11 @@ mod actix_rate_limited {
             });
         })?;
         let handle = rx.await.map_err(|_| io::Error::other("the actix-web thread ended before starting"))??;
-        Ok(TestServer { framework: Framework::Actix, addr, base_url: format!("http://{addr}"), stop: Stop::Actix(handle) })
+        Ok(TestServer {
+            framework: Framework::Actix,
+            addr,
+            base_url: format!("http://{addr}"),
+            stop: Stop::Actix(handle),
+        })
     }
 }

@@ -12,8 +12,7 @@ use tower_auth::{Authenticator, ManualClock};
 use tower_auth_tests::{Framework, TestServer, http_client, serve};
 
 const INVALID_API_KEY: &str = r#"Bearer realm="test", error="invalid_token", error_description="Invalid API key""#;
-const MULTIPLE: &str =
-    r#"Bearer realm="test", error="invalid_request", error_description="Multiple methods used to include access token""#;
+const MULTIPLE: &str = r#"Bearer realm="test", error="invalid_request", error_description="Multiple methods used to include access token""#;
 const MALFORMED: &str = r#"Bearer realm="test", error="invalid_request", error_description="Malformed credentials""#;
 const NEEDS_ADMIN: &str = r#"Bearer realm="test", error="insufficient_scope", error_description="The access token lacks a required scope", scope="admin""#;
 
@@ -32,7 +31,8 @@ async fn get(server: &TestServer, path: &str, headers: &[(&str, &str)]) -> Answe
     }
     let res = req.send().await.expect("request");
     let header = |name: &str| res.headers().get(name).map(|v| v.to_str().expect("ASCII header").to_owned());
-    let (status, www_authenticate, content_type) = (res.status().as_u16(), header("www-authenticate"), header("content-type"));
+    let (status, www_authenticate, content_type) =
+        (res.status().as_u16(), header("www-authenticate"), header("content-type"));
     Answer { status, www_authenticate, content_type, body: res.text().await.expect("body") }
 }
 
@@ -83,7 +83,8 @@ async fn fixture() -> Fixture {
     };
     let reader = create(NewApiKey::new("reader-bot").name("reader").scopes(["orders:read"]).tier("gold")).await;
     let admin = create(NewApiKey::new("admin-bot").scopes(["orders:read", "orders:write", "admin"])).await;
-    let expiring = create(NewApiKey::new("reader-bot").scopes(["orders:read"]).expires_in(Duration::from_secs(60))).await;
+    let expiring =
+        create(NewApiKey::new("reader-bot").scopes(["orders:read"]).expires_in(Duration::from_secs(60))).await;
     let revoked = create(NewApiKey::new("reader-bot").scopes(["orders:read"])).await;
     keys.revoke(revoked.key.id()).await.expect("revoke");
     let elsewhere = create(NewApiKey::new("reader-bot").allowed_networks(["10.0.0.0/8".parse().unwrap()])).await;
@@ -184,14 +185,19 @@ async fn a_key_and_a_bearer_token_together_are_a_400() {
         let both = get(&server, "/me", &[("x-api-key", &f.reader), ("authorization", "Bearer abc.def.ghi")]).await;
         assert_eq!(both.status, 400, "{framework}: {both:?}");
         assert_eq!(both.www_authenticate.as_deref(), Some(MULTIPLE), "{framework}");
-        let both = get(&server, "/me", &[("authorization", &format!("ApiKey {}", f.reader)), ("x-api-key", &f.reader)]).await;
+        let both =
+            get(&server, "/me", &[("authorization", &format!("ApiKey {}", f.reader)), ("x-api-key", &f.reader)]).await;
         assert_eq!(both.status, 400, "{framework}");
         // A header value with a space is malformed, not a key.
         let spaced = get(&server, "/me", &[("x-api-key", "tak_live_abc def")]).await;
         assert_eq!((spaced.status, spaced.www_authenticate.as_deref()), (400, Some(MALFORMED)), "{framework}");
         // No key at all: the bare challenge.
         let none = get(&server, "/me", &[]).await;
-        assert_eq!((none.status, none.www_authenticate.as_deref()), (401, Some(r#"Bearer realm="test""#)), "{framework}");
+        assert_eq!(
+            (none.status, none.www_authenticate.as_deref()),
+            (401, Some(r#"Bearer realm="test""#)),
+            "{framework}"
+        );
     }
 }
 
@@ -233,6 +239,11 @@ async fn revocation_takes_effect_on_the_next_request() {
     assert!(f.keys.revoke(issued.key.id()).await.unwrap());
     for server in &servers {
         let answer = get(server, "/me", &[("x-api-key", &key)]).await;
-        assert_eq!((answer.status, answer.www_authenticate.as_deref()), (401, Some(INVALID_API_KEY)), "{}", server.framework());
+        assert_eq!(
+            (answer.status, answer.www_authenticate.as_deref()),
+            (401, Some(INVALID_API_KEY)),
+            "{}",
+            server.framework()
+        );
     }
 }

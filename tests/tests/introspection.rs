@@ -105,8 +105,17 @@ struct Answer {
     body: String,
 }
 
+/// One client per thread (building one per request costs more than the request; a thread serves one
+/// test's runtime, so pooled connections never outlive theirs).
+fn client() -> reqwest::Client {
+    thread_local! {
+        static CLIENT: reqwest::Client = http_client();
+    }
+    CLIENT.with(Clone::clone)
+}
+
 async fn get(server: &TestServer, path: &str, token: &str) -> Answer {
-    let res = http_client()
+    let res = client()
         .get(server.url(path))
         .header("authorization", format!("Bearer {token}"))
         .send()
@@ -239,11 +248,11 @@ async fn endpoint_failures_are_503_within_the_timeout() {
     for framework in Framework::ALL {
         let (issuer, clock) = authorization_server().await;
         let server = serve(framework, authenticator(&issuer, &clock, |b| b), None).await.expect("server");
-        let failures: [(&str, &dyn Fn(&TestIssuer)); 4] = [
-            ("down", &|i| i.set_down(true)),
-            ("slow (5 s, timeout 300 ms)", &|i| i.set_introspection_delay(Duration::from_secs(5))),
-            ("500", &|i| i.set_introspection_behavior(IntrospectionBehavior::ServerError)),
-            ("not JSON", &|i| i.set_introspection_behavior(IntrospectionBehavior::NotJson)),
+        let failures: [(&str, fn(&TestIssuer)); 4] = [
+            ("down", |i| i.set_down(true)),
+            ("slow (5 s, timeout 300 ms)", |i| i.set_introspection_delay(Duration::from_secs(5))),
+            ("500", |i| i.set_introspection_behavior(IntrospectionBehavior::ServerError)),
+            ("not JSON", |i| i.set_introspection_behavior(IntrospectionBehavior::NotJson)),
         ];
         for (what, break_it) in failures {
             break_it(&issuer);

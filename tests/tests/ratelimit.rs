@@ -20,8 +20,8 @@ use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower_auth::apikey::{ApiKeys, MemoryStore, NewApiKey};
-use tower_auth::jwt::{Algorithm, Issuer, JwtValidator};
 use tower_auth::introspection::Introspector;
+use tower_auth::jwt::{Algorithm, Issuer, JwtValidator};
 use tower_auth::ratelimit::{FailedAuthLimit, FailureMode, Quota, RateLimitHeaders, RateLimiter, RedisStore};
 use tower_auth::testkit::{LocalIssuer, TestIssuer};
 use tower_auth::{Authenticator, ManualClock};
@@ -353,7 +353,11 @@ async fn burst_plus_one_is_refused_and_time_restores_the_quota() {
 async fn legacy_and_off_header_modes() {
     for framework in Framework::ALL {
         let (issuer, auth) = local_auth();
-        let legacy = RateLimiter::builder().quota(Quota::per_minute(2)).headers(RateLimitHeaders::Legacy).build().expect("limiter");
+        let legacy = RateLimiter::builder()
+            .quota(Quota::per_minute(2))
+            .headers(RateLimitHeaders::Legacy)
+            .build()
+            .expect("limiter");
         let server = serve_rate_limited(framework, auth.clone(), legacy).await.expect("server");
         let token = issuer.token().subject("carol").sign();
         let ok = get(&server, &token).await;
@@ -364,7 +368,8 @@ async fn legacy_and_off_header_modes() {
         assert_eq!(ok.header("x-ratelimit-reset"), Some("30"), "{framework}");
         assert!(ok.header("ratelimit").is_none(), "{framework}");
 
-        let off = RateLimiter::builder().quota(Quota::per_minute(1)).headers(RateLimitHeaders::Off).build().expect("limiter");
+        let off =
+            RateLimiter::builder().quota(Quota::per_minute(1)).headers(RateLimitHeaders::Off).build().expect("limiter");
         let server = serve_rate_limited(framework, auth, off).await.expect("server");
         let ok = get(&server, &token).await;
         assert_eq!(ok.status, 200);
@@ -412,9 +417,10 @@ async fn quotas_by_kind_and_tier() {
         let client = issuer.token().subject("billing").claim("client_id", "billing").sign();
         assert_eq!(policy_of(&get(&server, &user).await), ("user".into(), 300), "{framework}");
         assert_eq!(policy_of(&get(&server, &client).await), ("client".into(), 1000), "{framework}");
-        let api = |key: &str| send(&server, "/me", &[("x-api-key", key)]);
-        assert_eq!(policy_of(&api(plain.key.expose_secret()).await), ("api_key".into(), 100), "{framework}");
-        assert_eq!(policy_of(&api(gold.key.expose_secret()).await), ("gold".into(), 5000), "{framework}");
+        let plain_answer = send(&server, "/me", &[("x-api-key", plain.key.expose_secret())]).await;
+        assert_eq!(policy_of(&plain_answer), ("api_key".into(), 100), "{framework}");
+        let gold_answer = send(&server, "/me", &[("x-api-key", gold.key.expose_secret())]).await;
+        assert_eq!(policy_of(&gold_answer), ("gold".into(), 5000), "{framework}");
     }
 }
 
@@ -508,19 +514,25 @@ async fn two_instances_sharing_redis_admit_one_quota_together() {
     // One store (one connection) per instance, as two replicas would have; fail closed so that a
     // Redis error could never pass for an admission.
     let limiter = || {
-        let store = RedisStore::new(&url).expect("url").prefix(prefix.clone()).timeout(Duration::from_secs(2)).on_failure(FailureMode::Closed);
+        let store = RedisStore::new(&url)
+            .expect("url")
+            .prefix(prefix.clone())
+            .timeout(Duration::from_secs(2))
+            .on_failure(FailureMode::Closed);
         RateLimiter::builder().quota(Quota::per_hour(QUOTA)).redis(store).build().expect("limiter")
     };
     let a = serve_rate_limited(Framework::Axum, auth.clone(), limiter()).await.expect("axum");
     let b = serve_rate_limited(Framework::Actix, auth, limiter()).await.expect("actix");
     let token = issuer.token().subject("shared-alice").sign();
 
+    let client = http_client();
     let mut requests = tokio::task::JoinSet::new();
     for i in 0..100 {
         let url = if i % 2 == 0 { a.url("/me") } else { b.url("/me") };
         let token = token.clone();
+        let client = client.clone();
         requests.spawn(async move {
-            let res = http_client().get(url).bearer_auth(token).send().await.expect("request");
+            let res = client.get(url).bearer_auth(token).send().await.expect("request");
             let ratelimit = res.headers().get("ratelimit").map(|v| v.to_str().unwrap().to_owned());
             (res.status().as_u16(), ratelimit)
         });
@@ -629,8 +641,9 @@ impl Drop for Proxy {
     }
 }
 
-/// `redis://[user@]host:port[/db]` → (the address, the URL with `host:port` replaced by `via`).
-async fn through(url: &str, via: SocketAddr) -> (SocketAddr, String) {
+/// `redis://[user@]host:port[/db]` → the Redis address, and the URL with `host:port` replaced by
+/// another address (the proxy's).
+async fn through(url: &str) -> (SocketAddr, impl Fn(SocketAddr) -> String) {
     let rest = url.strip_prefix("redis://").unwrap_or_else(|| panic!("a redis:// URL, not {url}"));
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let (userinfo, hostport) = match authority.rsplit_once('@') {
@@ -638,7 +651,8 @@ async fn through(url: &str, via: SocketAddr) -> (SocketAddr, String) {
         None => (String::new(), authority),
     };
     let target = tokio::net::lookup_host(hostport).await.expect("resolve Redis").next().expect("an address");
-    (target, format!("redis://{userinfo}{via}{path}"))
+    let path = path.to_owned();
+    (target, move |via: SocketAddr| format!("redis://{userinfo}{via}{path}"))
 }
 
 #[tokio::test]
@@ -647,8 +661,9 @@ async fn redis_stopped_mid_test_gets_the_configured_behaviour_then_recovers() {
     for framework in Framework::ALL {
         for mode in [FailureMode::Open, FailureMode::Closed] {
             let (issuer, auth) = local_auth();
-            let proxy = Proxy::start(through(&url, "127.0.0.1:9".parse().unwrap()).await.0).await;
-            let (_, proxied) = through(&url, proxy.addr).await;
+            let (redis, proxied) = through(&url).await;
+            let proxy = Proxy::start(redis).await;
+            let proxied = proxied(proxy.addr);
             let store = RedisStore::new(&proxied)
                 .expect("url")
                 .prefix(unique_prefix("stopped"))

@@ -57,11 +57,15 @@ fn bench_pieces(c: &mut Criterion, case: &Case) {
     let parsed = case.format.parse(&case.key).expect("parse");
     let stored = sha256_like_the_store(parsed.id(), parsed.secret());
     let mut group = c.benchmark_group("apikey");
-    group.bench_function("parse + checksum", |b| b.iter(|| black_box(case.format.parse(black_box(&case.key)).expect("parse"))));
+    group.bench_function("parse + checksum", |b| {
+        b.iter(|| black_box(case.format.parse(black_box(&case.key)).expect("parse")))
+    });
     group.bench_function("SHA-256 of id + secret", |b| {
         b.iter(|| black_box(sha256_like_the_store(black_box(parsed.id()), black_box(parsed.secret()))))
     });
-    group.bench_function("constant-time compare", |b| b.iter(|| black_box(black_box(&stored).matches(black_box(&stored)))));
+    group.bench_function("constant-time compare", |b| {
+        b.iter(|| black_box(black_box(&stored).matches(black_box(&stored))))
+    });
     group.bench_function("verify (memory store)", |b| {
         b.iter(|| black_box(ready(case.keys.verify(black_box(&case.key), None)).expect("valid")))
     });
@@ -106,7 +110,9 @@ fn layer_summary(case: &Case) {
     let handler = |_req: Request<String>| async { Ok::<_, Infallible>(Response::new(String::from("ok"))) };
     let mut baseline = ServiceBuilder::new().service_fn(handler);
     let mut authed = ServiceBuilder::new().layer(AuthLayer::new(auth)).service_fn(handler);
-    let request = || Request::builder().uri("/orders").header("x-api-key", case.key.as_str()).body(String::new()).expect("request");
+    let request = || {
+        Request::builder().uri("/orders").header("x-api-key", case.key.as_str()).body(String::new()).expect("request")
+    };
     let base_ns = measure(50_000, 7, || {
         black_box(ready(ready(baseline.ready()).expect("ready").call(request())).expect("response"));
     });
@@ -222,7 +228,7 @@ fn http_summary(case: &Case) {
             Some((keys, key, _)) => {
                 let url = serve(Some(Authenticator::builder().api_keys(keys.clone()).build().expect("auth"))).await;
                 // Warm the lookup cache (30 s TTL: longer than each round).
-                assert_eq!(throughput(&url, Some(key), 8, 1).await > 0.0, true);
+                assert!(throughput(&url, Some(key), 8, 1).await > 0.0);
                 Some(url)
             }
             None => None,
@@ -251,7 +257,9 @@ fn http_summary(case: &Case) {
         };
         let base = median(&mut base_rps);
         let mem = median(&mut mem_rps);
-        println!("\n## HTTP throughput over loopback (axum, {concurrency} keep-alive clients, median of {rounds} rounds)\n");
+        println!(
+            "\n## HTTP throughput over loopback (axum, {concurrency} keep-alive clients, median of {rounds} rounds)\n"
+        );
         println!("| server | requests/s | vs no auth |");
         println!("|---|---:|---:|");
         println!("| no auth (baseline) | {base:.0} | 1.00× |");

@@ -56,7 +56,8 @@ fn cases() -> Vec<Case> {
         .map(|&alg| {
             let token = issuer.token().alg(alg).audience(AUD).scope("orders:read orders:write").sign();
             let kid = issuer.kid_for(alg).expect("kid");
-            let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(issuer.public_jwk(&kid).expect("jwk")).expect("jwk");
+            let jwk: jsonwebtoken::jwk::Jwk =
+                serde_json::from_value(issuer.public_jwk(&kid).expect("jwk")).expect("jwk");
             let raw_key = jsonwebtoken::DecodingKey::from_jwk(&jwk).expect("decoding key");
             let raw_alg: jsonwebtoken::Algorithm = alg.as_str().parse().expect("alg");
             let mut raw_validation = jsonwebtoken::Validation::new(raw_alg);
@@ -111,7 +112,8 @@ fn summary(cases: &[Case]) {
     println!("| alg | raw decode | cold | cold / raw | warm (cache hit) | raw / warm |");
     println!("|---|---:|---:|---:|---:|---:|");
     for case in cases {
-        let iters = if matches!(case.alg, Algorithm::RS256 | Algorithm::PS256 | Algorithm::EdDSA) { 2_000 } else { 500 };
+        let iters =
+            if matches!(case.alg, Algorithm::RS256 | Algorithm::PS256 | Algorithm::EdDSA) { 2_000 } else { 500 };
         let raw = measure(iters, 7, || raw_decode(case));
         let cold = measure(iters, 7, || {
             black_box(ready(case.cold.validate(&case.token)).expect("valid"));
@@ -137,7 +139,9 @@ fn summary(cases: &[Case]) {
     let handler = |_req: Request<String>| async { Ok::<_, Infallible>(Response::new(String::from("ok"))) };
     let mut baseline = ServiceBuilder::new().service_fn(handler);
     let mut authed = ServiceBuilder::new().layer(AuthLayer::new(auth)).service_fn(handler);
-    let request = || Request::builder().uri("/orders").header("authorization", token.as_str()).body(String::new()).expect("request");
+    let request = || {
+        Request::builder().uri("/orders").header("authorization", token.as_str()).body(String::new()).expect("request")
+    };
     let base_ns = measure(50_000, 7, || {
         black_box(ready(ready(baseline.ready()).expect("ready").call(request())).expect("response"));
     });

@@ -80,7 +80,10 @@ fn visible_ascii(value: &[u8]) -> Result<&str, AuthErrorKind> {
     std::str::from_utf8(value).map_err(|_| AuthErrorKind::MalformedRequest)
 }
 
-fn parse_authorization<'a>(value: &'a [u8], sources: &CredentialSources) -> Result<Option<Credential<'a>>, AuthErrorKind> {
+fn parse_authorization<'a>(
+    value: &'a [u8],
+    sources: &CredentialSources,
+) -> Result<Option<Credential<'a>>, AuthErrorKind> {
     if !value.iter().all(|b| (0x20..0x7f).contains(b) || *b == b'\t') {
         return Err(AuthErrorKind::MalformedRequest);
     }
@@ -190,7 +193,10 @@ mod tests {
     #[test]
     fn two_authorization_headers() {
         // A2
-        assert_eq!(extract(&parts(&[b"Bearer a", b"Bearer b"]), &bearer_only()), Err(AuthErrorKind::MultipleCredentials));
+        assert_eq!(
+            extract(&parts(&[b"Bearer a", b"Bearer b"]), &bearer_only()),
+            Err(AuthErrorKind::MultipleCredentials)
+        );
         assert_eq!(extract(&parts(&[]), &bearer_only()), Ok(None));
     }
 
@@ -203,7 +209,10 @@ mod tests {
         assert_eq!(extract(&parts_with(&[], &[("x-api-key", "k_2")], "/x"), &all), Ok(Some(Credential::ApiKey("k_2"))));
         assert_eq!(extract(&parts_with(&[], &[], "/x?a=1&api_key=k_3"), &all), Ok(Some(Credential::ApiKey("k_3"))));
         assert_eq!(extract(&parts(&[b"DPoP"]), &all), Err(AuthErrorKind::MalformedRequest));
-        assert_eq!(extract(&parts_with(&[], &[("x-api-key", "a b")], "/x"), &all), Err(AuthErrorKind::MalformedRequest));
+        assert_eq!(
+            extract(&parts_with(&[], &[("x-api-key", "a b")], "/x"), &all),
+            Err(AuthErrorKind::MalformedRequest)
+        );
         // The query source is off unless configured.
         let header_only = CredentialSources { api_key_header: Some("x-api-key".into()), ..Default::default() };
         assert_eq!(extract(&parts_with(&[], &[], "/x?api_key=k_3"), &header_only), Ok(None));

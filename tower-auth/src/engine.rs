@@ -139,7 +139,8 @@ impl Authenticator {
         // failure counts against it.
         let work = self.authenticate_inner(request, &mut dpop_nonce);
         let result =
-            crate::ratelimit::FailedAuthLimiter::guard(self.inner.failed_auth.as_ref(), request.peer_addr(), work).await;
+            crate::ratelimit::FailedAuthLimiter::guard(self.inner.failed_auth.as_ref(), request.peer_addr(), work)
+                .await;
         self.report(request, &result);
         let principal =
             result.map(|outcome| outcome.principal).map_err(|e| e.with_challenge(self.inner.challenge.clone()))?;
@@ -375,9 +376,10 @@ impl AuthenticatorBuilder {
             return Err(ConfigError::new(".dpop(..) needs .jwt(..) or .introspection(..) to validate the tokens"));
         }
         if let Some(realm) = &self.realm
-            && realm.chars().any(|c| c.is_control()) {
-                return Err(ConfigError::new("realm must not contain control characters"));
-            }
+            && realm.chars().any(|c| c.is_control())
+        {
+            return Err(ConfigError::new("realm must not contain control characters"));
+        }
         let mut sources = CredentialSources::default();
         if let Some(api_keys) = &self.api_keys {
             api_keys.configure_sources(&mut sources);

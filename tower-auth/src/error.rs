@@ -147,7 +147,11 @@ impl AuthErrorKind {
     /// answers that carry no challenge (503, 500).
     pub fn error_code(self) -> Option<&'static str> {
         match self {
-            Self::MissingCredentials | Self::Forbidden | Self::Unavailable | Self::Misconfigured | Self::RateLimited => None,
+            Self::MissingCredentials
+            | Self::Forbidden
+            | Self::Unavailable
+            | Self::Misconfigured
+            | Self::RateLimited => None,
             Self::MalformedRequest | Self::MultipleCredentials => Some("invalid_request"),
             Self::InsufficientScope => Some("insufficient_scope"),
             Self::InvalidDpopProof => Some("invalid_dpop_proof"),
@@ -172,7 +176,9 @@ impl AuthErrorKind {
             Self::Forbidden => "Access to this resource is not allowed for these credentials",
             Self::Unavailable => "Authentication is temporarily unavailable",
             Self::RateLimited => "Request quota exceeded; retry later",
-            Self::Misconfigured => "No authentication layer ran for this route (add tower_auth::AuthLayer or tower_auth_actix::AuthMiddleware)",
+            Self::Misconfigured => {
+                "No authentication layer ran for this route (add tower_auth::AuthLayer or tower_auth_actix::AuthMiddleware)"
+            }
             _ => "Invalid token",
         }
     }
@@ -249,7 +255,15 @@ impl fmt::Debug for AuthError {
 impl AuthError {
     /// An error of `kind` with default challenge parameters.
     pub fn new(kind: AuthErrorKind) -> Self {
-        Self { kind, challenge: ChallengeParams::shared_default(), scope: None, retry_after: None, scheme: None, dpop_nonce: None, quota: None }
+        Self {
+            kind,
+            challenge: ChallengeParams::shared_default(),
+            scope: None,
+            retry_after: None,
+            scheme: None,
+            dpop_nonce: None,
+            quota: None,
+        }
     }
 
     /// A 401 `use_dpop_nonce` that hands the client `nonce` in a `DPoP-Nonce` header (RFC 9449 §9).
@@ -300,7 +314,11 @@ impl AuthError {
     /// name for the problem's `violated-policies`. Built by
     /// [`Decision::to_error`](crate::ratelimit::Decision::to_error).
     pub(crate) fn rate_limited(retry_after_secs: u64, exceeded: Arc<crate::ratelimit::Exceeded>) -> Self {
-        Self { retry_after: Some(retry_after_secs.max(1)), quota: Some(exceeded), ..Self::new(AuthErrorKind::RateLimited) }
+        Self {
+            retry_after: Some(retry_after_secs.max(1)),
+            quota: Some(exceeded),
+            ..Self::new(AuthErrorKind::RateLimited)
+        }
     }
 
     /// For a 429, the name of the quota policy exceeded.
@@ -412,7 +430,8 @@ impl AuthError {
     pub fn problem_json(&self) -> String {
         let status = self.status();
         let mut doc = serde_json::Map::new();
-        let problem_type = if self.kind == AuthErrorKind::RateLimited { crate::ratelimit::QUOTA_EXCEEDED } else { "about:blank" };
+        let problem_type =
+            if self.kind == AuthErrorKind::RateLimited { crate::ratelimit::QUOTA_EXCEEDED } else { "about:blank" };
         doc.insert("type".into(), problem_type.into());
         doc.insert("title".into(), status.canonical_reason().unwrap_or("Error").into());
         doc.insert("status".into(), status.as_u16().into());
@@ -458,7 +477,11 @@ impl AuthError {
 
     /// Status, headers and body of the response, for any framework.
     pub fn response_parts(&self) -> ResponseParts {
-        ResponseParts { status: self.status(), headers: self.response_headers(), body: Bytes::from(self.problem_json()) }
+        ResponseParts {
+            status: self.status(),
+            headers: self.response_headers(),
+            body: Bytes::from(self.problem_json()),
+        }
     }
 
     /// The response as an `http` 1 response with any body type that can be built from a string
@@ -551,11 +574,33 @@ mod tests {
     fn every_kind_has_one_signal() {
         use AuthErrorKind::*;
         let all = [
-            MissingCredentials, MalformedRequest, MultipleCredentials, TokenTooLarge, MalformedToken,
-            UnsupportedTokenType, UnsupportedAlgorithm, UnknownCriticalHeader, UnknownKey,
-            InvalidSignature, MissingClaim, InvalidIssuer, InvalidAudience, Expired, NotYetValid,
-            BindingMismatch, UnrecognizedToken, InactiveToken, InvalidApiKey, InvalidDpopProof, UseDpopNonce,
-            DpopBindingMismatch, InsufficientScope, Forbidden, Unavailable, Misconfigured, RateLimited,
+            MissingCredentials,
+            MalformedRequest,
+            MultipleCredentials,
+            TokenTooLarge,
+            MalformedToken,
+            UnsupportedTokenType,
+            UnsupportedAlgorithm,
+            UnknownCriticalHeader,
+            UnknownKey,
+            InvalidSignature,
+            MissingClaim,
+            InvalidIssuer,
+            InvalidAudience,
+            Expired,
+            NotYetValid,
+            BindingMismatch,
+            UnrecognizedToken,
+            InactiveToken,
+            InvalidApiKey,
+            InvalidDpopProof,
+            UseDpopNonce,
+            DpopBindingMismatch,
+            InsufficientScope,
+            Forbidden,
+            Unavailable,
+            Misconfigured,
+            RateLimited,
         ];
         for kind in all {
             let status = kind.status().as_u16();

@@ -22,6 +22,7 @@
 //! | `test-util` | [`testkit`]: a local issuer that mints tokens and serves its JWKS (and an introspection endpoint) on 127.0.0.1 |
 //! | `postgres` | [`apikey::PostgresStore`]: API-key records in PostgreSQL (tokio-postgres) |
 //! | `redis` | [`introspection::RedisCache`]: introspection answers shared between replicas; [`dpop::RedisReplayStore`]: each DPoP proof accepted once across replicas; [`ratelimit::RedisStore`]: rate-limit counters shared by replicas |
+//! | `fuzzing` | hidden entry points into the parsers of untrusted input, for the fuzz targets in `fuzz/`; not a stable API |
 //!
 //! # Errors are responses
 //!
@@ -67,6 +68,9 @@ mod credentials;
 pub mod dpop;
 mod engine;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod introspection;
 mod json;
 pub mod jwt;

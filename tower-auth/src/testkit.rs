@@ -58,7 +58,12 @@ struct SigningKey {
 impl SigningKey {
     fn generate(alg: Algorithm, kid: String) -> Self {
         let (signer, mut jwk) = match alg {
-            Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512 => {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => {
                 let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key generation");
                 let components = aws_lc_rs::rsa::PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
                 let jwk = json!({"kty": "RSA", "n": b64url_encode(&components.n), "e": b64url_encode(&components.e)});
@@ -364,6 +369,20 @@ impl TokenBuilder {
         format!("{}.", Self::encode(&self.header, &self.claims))
     }
 
+    /// Signs `header` and `payload` exactly as given — JSON with duplicate members, a nested JWT, any
+    /// bytes — with the issuer's key for the builder's [`alg`](Self::alg) (else its first key). The
+    /// builder's own header and claims are not used: the caller writes `alg` and `kid` into `header`.
+    pub fn sign_raw(self, header: &[u8], payload: &[u8]) -> String {
+        let keys = self.issuer.inner.keys.read().expect("lock").clone();
+        let key = match self.alg {
+            Some(alg) => keys.iter().find(|k| k.alg == alg).cloned().expect("the issuer has no key for this algorithm"),
+            None => keys.first().cloned().expect("the issuer has no key"),
+        };
+        let input = format!("{}.{}", b64url_encode(header), b64url_encode(payload));
+        let sig = key.sign(input.as_bytes());
+        format!("{input}.{}", b64url_encode(&sig))
+    }
+
     /// Signs with HMAC under `secret` (for key-confusion tests: pass a public key as the secret).
     pub fn sign_hmac(mut self, alg: Algorithm, secret: &[u8]) -> String {
         let hmac = alg.hmac().expect("sign_hmac needs an HS* algorithm");
@@ -446,7 +465,8 @@ impl Drop for TestIssuer {
 impl TestIssuer {
     /// Starts an issuer with RS256, PS256, ES256, ES384 and EdDSA keys (tokens default to RS256).
     pub async fn start() -> Self {
-        Self::start_with(&[Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA]).await
+        Self::start_with(&[Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA])
+            .await
     }
 
     /// Starts an issuer with one key per algorithm.

@@ -68,7 +68,10 @@ impl RequestView for http::request::Parts {
         self.uri.query()
     }
     fn authority(&self) -> Option<&str> {
-        self.uri.authority().map(|a| a.as_str()).or_else(|| self.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()))
+        self.uri
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| self.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()))
     }
     fn header(&self, name: &str) -> HeaderLookup<'_> {
         HeaderLookup::from_values(self.headers.get_all(name).iter().map(|v| v.as_bytes()))

@@ -87,7 +87,10 @@ async fn migration_is_idempotent_and_safe_to_run_concurrently() {
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     let client = sql().await;
     let columns: Vec<String> = client
-        .query("SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position", &[&table.0])
+        .query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position",
+            &[&table.0],
+        )
         .await
         .unwrap()
         .iter()
@@ -96,8 +99,19 @@ async fn migration_is_idempotent_and_safe_to_run_concurrently() {
     assert_eq!(
         columns,
         [
-            "id", "secret_hash", "owner", "name", "scopes", "created_at", "expires_at", "revoked_at", "tier",
-            "allowed_networks", "max_uses", "uses", "last_used_at"
+            "id",
+            "secret_hash",
+            "owner",
+            "name",
+            "scopes",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "tier",
+            "allowed_networks",
+            "max_uses",
+            "uses",
+            "last_used_at"
         ]
     );
     assert!(store.migration_sql().contains("CREATE TABLE IF NOT EXISTS"));
@@ -154,7 +168,10 @@ async fn records_round_trip_with_hashes_only() {
     assert_eq!(store.insert(issued.record.clone()).await.unwrap_err().kind(), StoreErrorKind::Conflict);
     // The plaintext secret is nowhere in the table; the hash is 32 bytes.
     let client = sql().await;
-    let row = client.query_one(&format!("SELECT t::text, octet_length(secret_hash) FROM \"{}\" t", table.0), &[]).await.unwrap();
+    let row = client
+        .query_one(&format!("SELECT t::text, octet_length(secret_hash) FROM \"{}\" t", table.0), &[])
+        .await
+        .unwrap();
     let text: String = row.get(0);
     let secret = &issued.key.expose_secret()[22..44];
     assert!(!text.contains(secret), "the secret must not be stored");
@@ -249,7 +266,11 @@ async fn networks_expiry_and_last_used() {
     let clock = ManualClock::at_unix(T0);
     let keys = ApiKeys::builder().store(table.store()).clock(clock.clone()).build().unwrap();
     let fenced = keys
-        .create(NewApiKey::new("ops").allowed_networks(["192.0.2.0/24".parse().unwrap()]).expires_in(Duration::from_secs(300)))
+        .create(
+            NewApiKey::new("ops")
+                .allowed_networks(["192.0.2.0/24".parse().unwrap()])
+                .expires_in(Duration::from_secs(300)),
+        )
         .await
         .unwrap();
     let inside: IpAddr = "192.0.2.44".parse().unwrap();

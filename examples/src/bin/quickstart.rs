@@ -4,12 +4,12 @@
 
 use std::net::SocketAddr;
 
+use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
-use axum::Router;
 use tower_auth::Requirement;
-use tower_auth_axum::{Principal, auth_layer, authorize, require_all};
+use tower_auth_axum::{Principal, auth_layer, authorize, rate_limit_layer, require_all};
 use tower_auth_examples::{Config, Setup, bound_document, bound_requirement, init_tracing, me_document, setup};
 
 async fn me(Principal(p): Principal) -> Json<serde_json::Value> {
@@ -54,14 +54,31 @@ fn router(setup: &Setup) -> Router {
         )
         .route("/admin", get(admin).route_layer(require_all(["admin"])))
         .route("/reports", get(reports).route_layer(authorize(Requirement::role("reporter"))))
-        .route("/bound", get(bound).route_layer(authorize(bound_requirement())))
-        .layer(auth_layer(setup.authenticator.clone()));
+        .route("/bound", get(bound).route_layer(authorize(bound_requirement())));
+    // Quotas per principal, after authentication (axum runs the last layer first).
+    let protected = match &setup.rate_limiter {
+        Some(limiter) => protected.layer(rate_limit_layer(limiter.clone())),
+        None => protected,
+    };
+    let protected = protected.layer(auth_layer(setup.authenticator.clone()));
     let discovery = setup.discovery_document();
     let jwks = setup.jwks();
     Router::new()
         .route("/healthz", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
-        .route("/.well-known/openid-configuration", get(move || { let d = discovery.clone(); async move { document(d) } }))
-        .route("/.well-known/jwks.json", get(move || { let j = jwks.clone(); async move { document(j) } }))
+        .route(
+            "/.well-known/openid-configuration",
+            get(move || {
+                let d = discovery.clone();
+                async move { document(d) }
+            }),
+        )
+        .route(
+            "/.well-known/jwks.json",
+            get(move || {
+                let j = jwks.clone();
+                async move { document(j) }
+            }),
+        )
         .merge(protected)
 }
 

@@ -2,10 +2,12 @@
 //!
 //! `cargo run --bin quickstart-actix` prints `TOKEN …`, `ADMIN_TOKEN …`, `API_KEY …` and `LISTENING http://127.0.0.1:3000`.
 
+use actix_web::middleware::Condition;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
+use tower_auth::ratelimit::{Quota, RateLimiter};
 use tower_auth::{Requirement, ScopeRequirement, ScopeSet};
-use tower_auth_actix::{AuthMiddleware, Authorize, Principal, Scoped};
+use tower_auth_actix::{AuthMiddleware, Authorize, Principal, RateLimitMiddleware, Scoped};
 use tower_auth_examples::{Config, bound_document, bound_requirement, init_tracing, me_document, setup};
 
 struct OrdersRead;
@@ -74,6 +76,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let setup = setup(&config, listener.local_addr()?)?;
     let documents = web::Data::new(Documents { discovery: setup.discovery_document(), jwks: setup.jwks() });
     let auth = setup.authenticator.clone();
+    // Quotas per principal (shared by every worker), unless TOWER_AUTH_RATE_LIMIT=off.
+    let limited = setup.rate_limiter.is_some();
+    let limiter = match setup.rate_limiter.clone() {
+        Some(limiter) => limiter,
+        None => RateLimiter::builder().quota(Quota::per_second(1)).build()?, // never consulted
+    };
     let server = HttpServer::new(move || {
         App::new()
             .app_data(documents.clone())
@@ -85,6 +93,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .route("/.well-known/jwks.json", web::get().to(|d: web::Data<Documents>| async move { document(&d.jwks) }))
             .service(
                 web::scope("")
+                    // The last `wrap` runs first: authentication, then the quota.
+                    .wrap(Condition::new(limited, RateLimitMiddleware::new(limiter.clone())))
                     .wrap(AuthMiddleware::new(auth.clone()))
                     .route("/me", web::get().to(me))
                     .route("/orders", web::get().to(list_orders))
@@ -95,7 +105,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                             .wrap(Authorize::new(Requirement::role("reporter")))
                             .route(web::get().to(reports)),
                     )
-                    .service(web::resource("/bound").wrap(Authorize::new(bound_requirement())).route(web::get().to(bound))),
+                    .service(
+                        web::resource("/bound").wrap(Authorize::new(bound_requirement())).route(web::get().to(bound)),
+                    ),
             )
     })
     .listen(listener)?

@@ -81,7 +81,10 @@ fn parse_duration(value: &str) -> Result<Duration, String> {
         "w" => 604_800,
         _ => return Err(format!("{value:?} is not a duration (e.g. 15m, 12h, 30d)")),
     };
-    n.checked_mul(factor).filter(|&s| s > 0).map(Duration::from_secs).ok_or_else(|| format!("{value:?} is out of range"))
+    n.checked_mul(factor)
+        .filter(|&s| s > 0)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{value:?} is out of range"))
 }
 
 fn split_list(value: &str) -> impl Iterator<Item = &str> {
@@ -140,7 +143,12 @@ fn parse_args(args: Vec<String>) -> Result<Cli, String> {
             }
             "--max-uses" => {
                 let v = value(&flag)?;
-                max_uses = Some(v.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("--max-uses: {v:?} is not a positive number"))?);
+                max_uses = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| format!("--max-uses: {v:?} is not a positive number"))?,
+                );
             }
             "--tier" => tier = Some(value(&flag)?),
             "--json" => json = true,
@@ -162,7 +170,8 @@ fn parse_args(args: Vec<String>) -> Result<Cli, String> {
             if !positional.is_empty() {
                 return Err(format!("create takes no arguments besides options (got {:?})", positional[0]));
             }
-            let mut spec = NewApiKey::new(owner.ok_or("create needs --owner")?).scopes(scopes).allowed_networks(networks);
+            let mut spec =
+                NewApiKey::new(owner.ok_or("create needs --owner")?).scopes(scopes).allowed_networks(networks);
             if let Some(name) = name {
                 spec = spec.name(name);
             }
@@ -204,7 +213,8 @@ enum StoreChoice {
 }
 
 fn choose_store(cli: &Cli) -> Result<StoreChoice, String> {
-    let database_url = cli.database_url.clone().or_else(|| if cli.file.is_some() { None } else { env_var("TOWER_AUTH_DATABASE_URL") });
+    let database_url =
+        cli.database_url.clone().or_else(|| if cli.file.is_some() { None } else { env_var("TOWER_AUTH_DATABASE_URL") });
     let file = cli.file.clone().or_else(|| if database_url.is_some() { None } else { env_var("TOWER_AUTH_API_KEYS") });
     match (database_url, file) {
         (Some(_), Some(_)) => Err("give --file or --database-url, not both".into()),
@@ -293,7 +303,10 @@ async fn run(cli: Cli, choice: StoreChoice) -> Result<(), String> {
             eprintln!("  scopes:   {}", if r.scopes.is_empty() { "-".to_owned() } else { r.scopes.join(" ") });
             eprintln!("  expires:  {}", optional_time(r.expires_at));
             if !r.allowed_networks.is_empty() {
-                eprintln!("  networks: {}", r.allowed_networks.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+                eprintln!(
+                    "  networks: {}",
+                    r.allowed_networks.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                );
             }
             if let Some(n) = r.max_uses {
                 eprintln!("  max uses: {n}");
@@ -311,8 +324,13 @@ async fn run(cli: Cli, choice: StoreChoice) -> Result<(), String> {
                 let all: Vec<_> = records.iter().map(|r| record_json(r, now)).collect();
                 writeln!(out, "{}", serde_json::Value::Array(all)).map_err(|e| e.to_string())?;
             } else {
-                writeln!(out, "{:<12}  {:<9}  {:<16}  {:<20}  {:<20}  {:<20}  {:<9}  {}", "ID", "STATUS", "OWNER", "EXPIRES", "LAST USED", "USES", "TIER", "SCOPES / NAME")
-                    .map_err(|e| e.to_string())?;
+                let header = ["ID", "STATUS", "OWNER", "EXPIRES", "LAST USED", "USES", "TIER"];
+                writeln!(
+                    out,
+                    "{:<12}  {:<9}  {:<16}  {:<20}  {:<20}  {:<9}  {:<9}  SCOPES (NAME)",
+                    header[0], header[1], header[2], header[3], header[4], header[5], header[6]
+                )
+                .map_err(|e| e.to_string())?;
                 for r in &records {
                     let uses = match r.max_uses {
                         Some(max) => format!("{}/{max}", r.uses),
@@ -320,7 +338,7 @@ async fn run(cli: Cli, choice: StoreChoice) -> Result<(), String> {
                     };
                     writeln!(
                         out,
-                        "{:<12}  {:<9}  {:<16}  {:<20}  {:<20}  {:<20}  {:<9}  {}{}",
+                        "{:<12}  {:<9}  {:<16}  {:<20}  {:<20}  {:<9}  {:<9}  {}{}",
                         r.id,
                         r.status(now).as_str(),
                         r.owner,
@@ -406,9 +424,12 @@ mod tests {
         assert!(parse_args(args("--file k.json create --owner a --network 10.0.0.1/8")).is_err());
         assert!(parse_args(args("--file k.json create --owner a --max-uses 0")).is_err());
         assert!(parse_args(args("--file k.json create --owner a --bogus")).is_err());
-        let cli = parse_args(args("create --owner=a --scope a,b --scope c --network 10.0.0.0/8,::1 --file k.json")).unwrap();
+        let cli =
+            parse_args(args("create --owner=a --scope a,b --scope c --network 10.0.0.0/8,::1 --file k.json")).unwrap();
         assert_eq!(cli.file.as_deref(), Some("k.json"));
         assert!(matches!(cli.command, Command::Create(_)));
-        assert!(matches!(parse_args(args("--file k.json revoke abc")).unwrap().command, Command::Revoke(id) if id == "abc"));
+        assert!(
+            matches!(parse_args(args("--file k.json revoke abc")).unwrap().command, Command::Revoke(id) if id == "abc")
+        );
     }
 }

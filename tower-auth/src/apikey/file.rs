@@ -41,7 +41,7 @@ const FORMAT: &str = "tower-auth-api-keys/1";
 /// one file without losing each other's changes.
 ///
 /// Writes are blocking file I/O: fine for a file of keys, not meant for thousands of
-/// usage-limited requests per second (use [`PostgresStore`](super::PostgresStore) for that).
+/// usage-limited requests per second (use `PostgresStore` (feature `postgres`) for that).
 #[derive(Clone)]
 pub struct FileStore {
     inner: Arc<Inner>,
@@ -130,7 +130,9 @@ impl FileStore {
                         state.revision += 1;
                     }
                     // Keep serving the last good records; a half-edited file must not lock everyone out.
-                    Err(e) => tracing::warn!(target: "tower_auth::apikey", path = %self.inner.path.display(), error = %e, "API key file not reloaded"),
+                    Err(e) => {
+                        tracing::warn!(target: "tower_auth::apikey", path = %self.inner.path.display(), error = %e, "API key file not reloaded")
+                    }
                 }
             }
         }
@@ -139,8 +141,12 @@ impl FileStore {
 
     /// Re-reads the file under the exclusive lock, applies `change`, and writes the file back when
     /// `change` reports a modification.
-    fn mutate<T>(&self, change: impl FnOnce(&mut HashMap<String, ApiKeyRecord>) -> Result<(bool, T), StoreError>) -> Result<T, StoreError> {
-        let io_err = |what: &str, e: io::Error| StoreError::failed(format!("{what} {}: {e}", self.inner.path.display()));
+    fn mutate<T>(
+        &self,
+        change: impl FnOnce(&mut HashMap<String, ApiKeyRecord>) -> Result<(bool, T), StoreError>,
+    ) -> Result<T, StoreError> {
+        let io_err =
+            |what: &str, e: io::Error| StoreError::failed(format!("{what} {}: {e}", self.inner.path.display()));
         let lock = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -151,7 +157,11 @@ impl FileStore {
         let mut state = self.state();
         let (mut records, stamp) = read_file(&self.inner.path)?;
         let (changed, out) = change(&mut records)?;
-        let stamp = if changed { write_file(&self.inner.path, &records).map_err(|e| io_err("cannot write", e))? } else { stamp };
+        let stamp = if changed {
+            write_file(&self.inner.path, &records).map_err(|e| io_err("cannot write", e))?
+        } else {
+            stamp
+        };
         state.records = records;
         state.stamp = stamp;
         state.checked = Instant::now();
@@ -330,7 +340,8 @@ fn read_file(path: &Path) -> Result<Loaded, StoreError> {
 }
 
 fn write_file(path: &Path, records: &HashMap<String, ApiKeyRecord>) -> io::Result<Option<Stamp>> {
-    let doc = Document { format: FORMAT.to_owned(), keys: ops::list(records).iter().map(FileRecord::from_record).collect() };
+    let doc =
+        Document { format: FORMAT.to_owned(), keys: ops::list(records).iter().map(FileRecord::from_record).collect() };
     let mut json = serde_json::to_vec_pretty(&doc).map_err(io::Error::other)?;
     json.push(b'\n');
     let mut tmp = path.to_path_buf().into_os_string();

@@ -104,7 +104,8 @@ impl fmt::Debug for ParsedKey<'_> {
 impl PartialEq for ParsedKey<'_> {
     fn eq(&self, other: &Self) -> bool {
         self.id == other.id
-            && aws_lc_rs::constant_time::verify_slices_are_equal(self.secret.as_bytes(), other.secret.as_bytes()).is_ok()
+            && aws_lc_rs::constant_time::verify_slices_are_equal(self.secret.as_bytes(), other.secret.as_bytes())
+                .is_ok()
     }
 }
 
@@ -388,10 +389,7 @@ mod tests {
         assert!(format.parse(key.expose_secret()).is_ok());
         // Another deployment's keys are not keys here.
         assert_eq!(KeyFormat::default().parse(key.expose_secret()).unwrap_err(), KeyFormatError::Malformed);
-        assert_eq!(
-            format.pattern(),
-            r"\bacme_test_[0-9A-Za-z]{12}_[0-9A-Za-z]{28}\b"
-        );
+        assert_eq!(format.pattern(), r"\bacme_test_[0-9A-Za-z]{12}_[0-9A-Za-z]{28}\b");
     }
 
     #[test]

@@ -81,7 +81,7 @@ thread_local! {
 #[derive(Clone)]
 pub(crate) enum Hasher {
     Sha256,
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
 }
 
 impl fmt::Debug for Hasher {
@@ -95,7 +95,7 @@ impl fmt::Debug for Hasher {
 
 impl Hasher {
     pub(crate) fn pepper(pepper: &[u8]) -> Self {
-        Self::Hmac(hmac::Key::new(hmac::HMAC_SHA256, pepper))
+        Self::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, pepper)))
     }
 
     /// The hash of `secret` for key `id`: the id is part of the input, so a stored hash cannot be

@@ -72,7 +72,8 @@ impl Known {
         claims.insert("sub".into(), Value::String(record.owner.clone()));
         claims.insert("key_id".into(), Value::String(record.id.clone()));
         claims.insert("tier".into(), record.tier.clone().map_or(Value::Null, Value::String));
-        let mut builder = Principal::builder(Mechanism::ApiKey, record.owner.clone()).scopes(record.scopes.iter().cloned());
+        let mut builder =
+            Principal::builder(Mechanism::ApiKey, record.owner.clone()).scopes(record.scopes.iter().cloned());
         if let Some(exp) = record.expires_at {
             builder = builder.expires_at_unix(unix_seconds(exp));
         }
@@ -232,7 +233,7 @@ impl ApiKeysBuilder {
         self
     }
 
-    /// Capacity of the lookup cache in front of remote stores; `0` disables it. Defaults to 10,000 keys.
+    /// Capacity of the lookup cache (see [Caching](super#caching)); `0` disables it. Defaults to 10,000 keys.
     pub fn cache_capacity(mut self, entries: u64) -> Self {
         self.cache_capacity = entries;
         self
@@ -282,7 +283,8 @@ impl ApiKeysBuilder {
             None => Hasher::Sha256,
         };
         if let Some(name) = &self.header {
-            let token = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            let token =
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
             if !token || name == "authorization" {
                 return Err(ConfigError::new(
                     "the API key header must be a valid header name other than Authorization (use .authorization_scheme(true))",
@@ -292,10 +294,14 @@ impl ApiKeysBuilder {
         if let Some(name) = &self.query
             && (name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)))
         {
-            return Err(ConfigError::new("the API key query parameter name must be letters, digits, '-', '.', '_' or '~'"));
+            return Err(ConfigError::new(
+                "the API key query parameter name must be letters, digits, '-', '.', '_' or '~'",
+            ));
         }
         if self.header.is_none() && !self.authorization_scheme && self.query.is_none() {
-            return Err(ConfigError::new("API keys need a transport: a header, the ApiKey scheme or a query parameter"));
+            return Err(ConfigError::new(
+                "API keys need a transport: a header, the ApiKey scheme or a query parameter",
+            ));
         }
         if self.positive_ttl > Duration::from_secs(3600) {
             return Err(ConfigError::new("the API key cache TTL must not exceed 1 hour"));

@@ -90,14 +90,16 @@
 //!
 //! | store | for | lookups cached |
 //! |---|---|---|
-//! | [`MemoryStore`] | tests, fixed keys loaded at start-up, the quickstart's demo key | no (memory already) |
-//! | [`FileStore`] | development and small deployments: a JSON file of records, shared with the `tower-auth-keys` CLI | no (memory, re-read when the file changes) |
-//! | [`PostgresStore`] (feature `postgres`) | several replicas | yes |
-//! | your own [`ApiKeyStore`] | anything else | as it says |
+//! | [`MemoryStore`] | tests, fixed keys loaded at start-up, the quickstart's demo key | until a record is inserted or revoked ([revision](ApiKeyStore::revision)) |
+//! | [`FileStore`] | development and small deployments: a JSON file of records, shared with the `tower-auth-keys` CLI | until the file changes (checked at most once a second) |
+//! | `PostgresStore` (feature `postgres`) | several replicas | for the TTL |
+//! | your own [`ApiKeyStore`] | anything else | as its `cache_lookups` / `revision` say |
 //!
 //! # Caching
 //!
-//! In front of remote stores, a bounded cache remembers lookups by key id: a found record for
+//! Local stores tell when they change ([`ApiKeyStore::revision`]): their parsed records are reused
+//! exactly until then, so a revocation there takes effect on the next request. In front of remote
+//! stores, a bounded cache remembers lookups by key id: a found record for
 //! [30 s](ApiKeysBuilder::cache_ttl), "no such key" for [5 s](ApiKeysBuilder::negative_cache_ttl),
 //! at most [10,000](ApiKeysBuilder::cache_capacity) ids. So **a revocation made elsewhere is seen
 //! within 30 s** (the TTL), and at once when made through [`ApiKeys::revoke`] in the same process.
@@ -132,7 +134,7 @@
 //! | prefix | `tak_live` |
 //! | hash | SHA-256 (id-bound, domain-separated); HMAC-SHA-256 with a pepper when configured |
 //! | transport | `X-API-Key` header |
-//! | lookup cache | 10,000 ids, 30 s found, 5 s not found (remote stores only) |
+//! | lookup cache | 10,000 ids; remote stores: 30 s found, 5 s not found; local stores: until they change |
 //! | last-used | flushed every 30 s, at most 10,000 keys queued |
 //! | store unreachable | 503 with `Retry-After: 5` |
 

@@ -143,7 +143,9 @@ impl PostgresStoreBuilder {
                 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         };
         if parts.len() > 2 || !parts.iter().all(ident_ok) {
-            return Err(ConfigError::new("the API key table name must be NAME or SCHEMA.NAME of letters, digits and '_'"));
+            return Err(ConfigError::new(
+                "the API key table name must be NAME or SCHEMA.NAME of letters, digits and '_'",
+            ));
         }
         if self.connect_timeout.is_zero() || self.query_timeout.is_zero() {
             return Err(ConfigError::new("PostgreSQL timeouts must be positive"));

@@ -218,7 +218,9 @@ impl NewApiKey {
             return Err(StoreError::invalid("the tier must be 1 to 64 characters without control characters"));
         }
         // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-        let scope_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+        let scope_ok = |s: &str| {
+            !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+        };
         if let Some(bad) = self.scopes.iter().find(|s| !scope_ok(s)) {
             return Err(StoreError::invalid(format!("invalid scope {:?} (RFC 6749 §3.3 scope-token)", bad)));
         }

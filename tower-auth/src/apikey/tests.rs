@@ -121,10 +121,7 @@ async fn every_failure_has_its_reason_and_the_same_response() {
     let expiring = keys.create(NewApiKey::new("alice").expires_in(Duration::from_secs(60))).await.unwrap();
     let revoked = keys.create(NewApiKey::new("alice")).await.unwrap();
     keys.revoke(revoked.key.id()).await.unwrap();
-    let fenced = keys
-        .create(NewApiKey::new("alice").allowed_networks(["10.0.0.0/8".parse().unwrap()]))
-        .await
-        .unwrap();
+    let fenced = keys.create(NewApiKey::new("alice").allowed_networks(["10.0.0.0/8".parse().unwrap()])).await.unwrap();
     let once = keys.create(NewApiKey::new("alice").max_uses(1)).await.unwrap();
     keys.verify(once.key.expose_secret(), None).await.unwrap();
     clock.advance(Duration::from_secs(61));
@@ -215,7 +212,11 @@ async fn one_constant_time_comparison_whether_the_id_exists_or_not() {
     let other = format.generate();
     let unknown = other.expose_secret().to_owned();
     let wrong = reseal(&format, &format!("tak_live_{}_{}", issued.key.id(), other.secret()));
-    for (key, expected) in [(issued.key.expose_secret(), None), (&unknown, Some(Refusal::UnknownKey)), (&wrong, Some(Refusal::WrongSecret))] {
+    for (key, expected) in [
+        (issued.key.expose_secret(), None),
+        (&unknown, Some(Refusal::UnknownKey)),
+        (&wrong, Some(Refusal::WrongSecret)),
+    ] {
         super::hash::COMPARISONS.with(|c| c.set(0));
         let outcome = keys.check(key, None).await;
         assert_eq!(super::hash::COMPARISONS.with(std::cell::Cell::get), 1, "{expected:?}");
@@ -446,13 +447,16 @@ async fn transports_follow_the_configuration() {
     };
     let parts = |b: http::request::Builder| b.body(()).unwrap().into_parts().0;
     assert!(ok(parts(http::Request::builder().header("x-service-key", key))).await.unwrap().is_some());
-    assert!(ok(parts(http::Request::builder().header("authorization", format!("ApiKey {key}")))).await.unwrap().is_some());
+    assert!(
+        ok(parts(http::Request::builder().header("authorization", format!("ApiKey {key}")))).await.unwrap().is_some()
+    );
     assert!(ok(parts(http::Request::builder().uri(format!("/x?api_key={key}")))).await.unwrap().is_some());
     // The default header is not read when another is configured.
     let none = ok(parts(http::Request::builder().header("x-api-key", key))).await.unwrap_err();
     assert_eq!(none.kind(), AuthErrorKind::MissingCredentials);
     // A key and a token together: 400.
-    let both = ok(parts(http::Request::builder().header("x-service-key", key).header("authorization", "Bearer abc"))).await;
+    let both =
+        ok(parts(http::Request::builder().header("x-service-key", key).header("authorization", "Bearer abc"))).await;
     assert_eq!(both.unwrap_err().kind(), AuthErrorKind::MultipleCredentials);
 
     // Defaults: header only; no query parameter, no ApiKey scheme.
@@ -541,7 +545,11 @@ async fn local_stores_are_cached_exactly_by_revision() {
 
 #[tokio::test]
 async fn a_file_store_revocation_from_another_process_is_seen_at_once() {
-    let path = std::env::temp_dir().join(format!("tower-auth-exact-{}-{:?}.json", std::process::id(), std::thread::current().id()));
+    let path = std::env::temp_dir().join(format!(
+        "tower-auth-exact-{}-{:?}.json",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     let _ = std::fs::remove_file(&path);
     let server_store = FileStore::open_with_reload_interval(&path, Duration::ZERO).unwrap();
     let cli_store = FileStore::open(&path).unwrap();

@@ -27,7 +27,6 @@ pin_project! {
     }
 }
 
-
 pin_project! {
     #[project = StateProj]
     enum State<F, A> {

@@ -58,9 +58,10 @@ where
         let reject = self.reject.clone();
         let (mut parts, body) = request.into_parts();
         if parts.extensions.get::<PeerAddr>().is_none()
-            && let Some(peer) = (self.peer_addr)(&parts.extensions) {
-                parts.extensions.insert(PeerAddr(peer));
-            }
+            && let Some(peer) = (self.peer_addr)(&parts.extensions)
+        {
+            parts.extensions.insert(PeerAddr(peer));
+        }
         let authenticate = async move {
             match auth.authenticate_request(&parts).await {
                 Ok(authenticated) => {

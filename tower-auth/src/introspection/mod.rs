@@ -2,7 +2,7 @@
 //!
 //! An [`Introspector`] posts the token to the authorization server's introspection endpoint — from
 //! configuration or from OIDC discovery — authenticated with this resource server's client
-//! credentials, and turns an active answer into a [`Principal`](crate::Principal) with
+//! credentials, and turns an active answer into a [`Principal`] with
 //! [`Mechanism::Introspection`](crate::Mechanism::Introspection): `sub` (else `username`, else
 //! `client_id`), `client_id`, `iss`, the scopes of `scope`, `exp`, the `cnf` binding, and the whole
 //! answer as claims. Give it to [`AuthenticatorBuilder::introspection`](crate::AuthenticatorBuilder::introspection):
@@ -22,7 +22,7 @@
 //!
 //! **Fail closed.** Endpoint down, timeout (5 s by default), a 5xx, a body that is not a JSON object
 //! (or over 64 KiB), or a 401/403 to our credentials: the request gets 503 with `Retry-After`
-//! ([`AuthErrorKind::Unavailable`](crate::AuthErrorKind::Unavailable)), after at most the timeout.
+//! ([`AuthErrorKind::Unavailable`]), after at most the timeout.
 //! An answer still valid in the cache keeps serving meanwhile.
 //!
 //! **One call per token.** Concurrent requests with the same uncached token share one upstream call.
@@ -105,6 +105,9 @@ pub use redis::RedisCache;
 use cache::{AnswerCache, Entry};
 use client::{Answer, Client, Failure};
 use config::Checks;
+// The answer reader, for the `fuzzing` entry points.
+#[cfg(feature = "fuzzing")]
+pub(crate) use {client::Answer as ParsedAnswer, config::Checks as AnswerChecks};
 
 use crate::clock::{SharedClock, unix_millis, unix_seconds_f64};
 use crate::error::{AuthError, AuthErrorKind};

@@ -47,9 +47,24 @@ fn optional_str<'a>(map: &'a Map<String, Value>, name: &str) -> Result<Option<&'
     }
 }
 
-/// Splits and decodes a compact JWS. A JWE (five segments), a JWS JSON serialization, bad base64url,
-/// non-UTF-8 or non-object JSON, or duplicate members → [`AuthErrorKind::MalformedToken`].
-pub(crate) fn parse(token: &str) -> Result<Compact<'_>, AuthErrorKind> {
+/// A compact JWS whose payload is any octets: the signature layer alone (RFC 7515 §7.1), before the
+/// payload is read as JWT claims.
+#[derive(Debug)]
+pub(crate) struct RawCompact<'a> {
+    /// The protected header.
+    pub(crate) header: Map<String, Value>,
+    /// The decoded payload (possibly empty).
+    pub(crate) payload: Vec<u8>,
+    /// `BASE64URL(header) || '.' || BASE64URL(payload)`, exactly as received.
+    pub(crate) signing_input: &'a [u8],
+    /// The decoded signature.
+    pub(crate) signature: Vec<u8>,
+}
+
+/// Splits and decodes a compact JWS whose payload may be any octets. Anything but exactly three
+/// segments, bad base64url in any of them, or a header that is not a strict JSON object →
+/// [`AuthErrorKind::MalformedToken`].
+pub(crate) fn parse_raw(token: &str) -> Result<RawCompact<'_>, AuthErrorKind> {
     let bytes = token.as_bytes();
     let mut dots = bytes.iter().enumerate().filter(|(_, b)| **b == b'.').map(|(i, _)| i);
     let (Some(first), Some(second), None) = (dots.next(), dots.next(), dots.next()) else {
@@ -58,13 +73,22 @@ pub(crate) fn parse(token: &str) -> Result<Compact<'_>, AuthErrorKind> {
     let header_b64 = &bytes[..first];
     let payload_b64 = &bytes[first + 1..second];
     let signature_b64 = &bytes[second + 1..];
-    if header_b64.is_empty() || payload_b64.is_empty() {
+    if header_b64.is_empty() {
         return Err(AuthErrorKind::MalformedToken);
     }
     let header = b64url_decode(header_b64).and_then(|h| parse_object(&h)).ok_or(AuthErrorKind::MalformedToken)?;
-    let claims = b64url_decode(payload_b64).and_then(|p| parse_object(&p)).ok_or(AuthErrorKind::MalformedToken)?;
+    let payload = b64url_decode(payload_b64).ok_or(AuthErrorKind::MalformedToken)?;
     let signature = b64url_decode(signature_b64).ok_or(AuthErrorKind::MalformedToken)?;
-    Ok(Compact { header, claims, signing_input: &bytes[..second], signature })
+    Ok(RawCompact { header, payload, signing_input: &bytes[..second], signature })
+}
+
+/// Splits and decodes a compact JWS whose payload is a JWT Claims Set. A JWE (five segments), a JWS
+/// JSON serialization, bad base64url, non-UTF-8 or non-object JSON, or duplicate members →
+/// [`AuthErrorKind::MalformedToken`].
+pub(crate) fn parse(token: &str) -> Result<Compact<'_>, AuthErrorKind> {
+    let RawCompact { header, payload, signing_input, signature } = parse_raw(token)?;
+    let claims = parse_object(&payload).ok_or(AuthErrorKind::MalformedToken)?;
+    Ok(Compact { header, claims, signing_input, signature })
 }
 
 #[cfg(test)]
@@ -96,11 +120,32 @@ mod tests {
             "eyJhbGciOiJIUzI1NiJ9..sig",
             "eyJhbGciOiJIUzI1NiJ9=.eyJhIjoxfQ.",
             "eyJhbGciOiJIUzI1NiJ9.eyJhIjoxfQ.a b",
-            "W10.eyJhIjoxfQ.",                    // header is []
+            "W10.eyJhIjoxfQ.",                          // header is []
             "eyJhbGciOiJIUzI1NiJ9.eyJhIjoxLCJhIjoyfQ.", // {"a":1,"a":2}
             r#"{"payload":"eyJhIjoxfQ","signatures":[]}"#,
         ] {
             assert_eq!(parse(bad).err(), Some(AuthErrorKind::MalformedToken), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn raw_payload_is_any_octets() {
+        // {"alg":"HS256"} . "foo" / "" (the signature layer; the JWT layer refuses both payloads)
+        let foo = parse_raw("eyJhbGciOiJIUzI1NiJ9.Zm9v.").unwrap();
+        assert_eq!(foo.payload, b"foo");
+        assert_eq!(foo.signing_input, b"eyJhbGciOiJIUzI1NiJ9.Zm9v");
+        assert!(parse_raw("eyJhbGciOiJIUzI1NiJ9..").unwrap().payload.is_empty());
+        assert_eq!(parse("eyJhbGciOiJIUzI1NiJ9.Zm9v.").err(), Some(AuthErrorKind::MalformedToken));
+        assert_eq!(parse("eyJhbGciOiJIUzI1NiJ9..").err(), Some(AuthErrorKind::MalformedToken));
+        for bad in [
+            ".Zm9v.",
+            "Zm9v.Zm9v.",
+            "eyJhbGciOiJIUzI1NiJ9.Zm9v",
+            "eyJhbGciOiJIUzI1NiJ9.Zm9v..",
+            "eyJhbGciOiJIUzI1NiJ9.Zm9=.",
+            "eyJhbGciOiJIUzI1NiJ9.Zm9v.A",
+        ] {
+            assert_eq!(parse_raw(bad).err(), Some(AuthErrorKind::MalformedToken), "{bad:?}");
         }
     }
 

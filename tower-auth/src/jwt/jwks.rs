@@ -164,7 +164,11 @@ impl KeyStore {
     }
 
     /// Finds the one key for a token header.
-    pub(crate) async fn key_for(self: &Arc<Self>, kid: Option<&str>, alg: Algorithm) -> Result<VerifyingKey, AuthError> {
+    pub(crate) async fn key_for(
+        self: &Arc<Self>,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<VerifyingKey, AuthError> {
         let mut snap = self.current();
         if self.is_remote() {
             let now = self.now_ms();
@@ -227,7 +231,8 @@ impl KeyStore {
         match self.fetch_keys(jwks_uri).await {
             Ok(keys) => {
                 let changed = keys_removed(&snap.keys, &keys);
-                let next = Arc::new(Snapshot { keys, fetched_at: Some(self.now_ms()), generation: snap.generation + 1 });
+                let next =
+                    Arc::new(Snapshot { keys, fetched_at: Some(self.now_ms()), generation: snap.generation + 1 });
                 match self.snapshot.write() {
                     Ok(mut g) => *g = next.clone(),
                     Err(poisoned) => *poisoned.into_inner() = next.clone(),

@@ -35,8 +35,9 @@ mod jwks;
 mod validator;
 
 pub use alg::{Algorithm, UnknownAlgorithm};
-pub use jwk::{KeyRejected, VerifyingKey};
 pub(crate) use jwk::JwkPolicy;
+#[cfg(feature = "fuzzing")]
+pub(crate) use jwk::KeySet;
+pub use jwk::{KeyRejected, VerifyingKey};
 pub use jwks::JwksSettings;
 pub use validator::{Issuer, JwtValidator, JwtValidatorBuilder, TokenTypes};
-

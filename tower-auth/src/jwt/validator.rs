@@ -272,9 +272,8 @@ impl JwtValidator {
     /// Whether `token` looks like a JWT from one of this validator's issuers: a compact JWS whose
     /// payload's `iss` is configured. Used to route opaque tokens elsewhere. Never a validation.
     pub fn recognizes(&self, token: &str) -> bool {
-        compact::parse(token).is_ok_and(|c| {
-            c.claims.get("iss").and_then(Value::as_str).is_some_and(|iss| self.issuer(iss).is_some())
-        })
+        compact::parse(token)
+            .is_ok_and(|c| c.claims.get("iss").and_then(Value::as_str).is_some_and(|iss| self.issuer(iss).is_some()))
     }
 
     fn issuer(&self, name: &str) -> Option<&IssuerState> {
@@ -303,12 +302,13 @@ impl JwtValidator {
         let now = unix_seconds_f64(inner.clock.now());
         let cache_key = inner.cache.as_ref().map(|cache| (cache, sha256(token.as_bytes())));
         if let Some((cache, key)) = &cache_key
-            && let Some(hit) = cache.get(key) {
-                if now < hit.exp + inner.leeway {
-                    return Ok(hit.principal);
-                }
-                cache.invalidate(key);
+            && let Some(hit) = cache.get(key)
+        {
+            if now < hit.exp + inner.leeway {
+                return Ok(hit.principal);
             }
+            cache.invalidate(key);
+        }
         let (principal, exp) = self.validate_uncached(token, now).await?;
         if let Some((cache, key)) = cache_key {
             let left = (exp + inner.leeway - now).max(0.0);
@@ -358,7 +358,9 @@ impl JwtValidator {
             let accepted = issuer.audiences.as_ref().unwrap_or(&inner.audiences);
             let ok = match claims.get("aud") {
                 Some(Value::String(aud)) => accepted.iter().any(|a| a == aud),
-                Some(Value::Array(auds)) => auds.iter().any(|v| v.as_str().is_some_and(|aud| accepted.iter().any(|a| a == aud))),
+                Some(Value::Array(auds)) => {
+                    auds.iter().any(|v| v.as_str().is_some_and(|aud| accepted.iter().any(|a| a == aud)))
+                }
                 None => return Err(AuthErrorKind::MissingClaim.into()),
                 Some(_) => false,
             };
@@ -371,13 +373,15 @@ impl JwtValidator {
             return Err(AuthErrorKind::Expired.into());
         }
         if let Some(nbf) = numeric_date(&claims, "nbf")?
-            && now + inner.leeway < nbf {
-                return Err(AuthErrorKind::NotYetValid.into());
-            }
+            && now + inner.leeway < nbf
+        {
+            return Err(AuthErrorKind::NotYetValid.into());
+        }
         if let Some(iat) = numeric_date(&claims, "iat")?
-            && now + inner.leeway < iat {
-                return Err(AuthErrorKind::NotYetValid.into());
-            }
+            && now + inner.leeway < iat
+        {
+            return Err(AuthErrorKind::NotYetValid.into());
+        }
         let principal = principal_from_claims(&iss, claims, exp, &issuer.roles)?;
         Ok((principal, exp))
     }
@@ -502,9 +506,8 @@ impl JwtValidatorBuilder {
                 .build()
                 .map_err(|_| ConfigError::new("could not build the HTTP client"))?,
         };
-        let cache: Option<TokenCache> = (self.cache_capacity > 0).then(|| {
-            moka::sync::Cache::builder().max_capacity(self.cache_capacity).expire_after(TtlExpiry).build()
-        });
+        let cache: Option<TokenCache> = (self.cache_capacity > 0)
+            .then(|| moka::sync::Cache::builder().max_capacity(self.cache_capacity).expire_after(TtlExpiry).build());
         let on_change: Arc<dyn Fn() + Send + Sync> = match &cache {
             Some(cache) => {
                 let cache = cache.clone();
@@ -576,7 +579,14 @@ mod tests {
         for ok in [None, Some("at+jwt"), Some("at+JWT"), Some("application/at+jwt"), Some("JWT"), Some("jwt")] {
             assert!(default.accepts(ok), "{ok:?}");
         }
-        for bad in [Some("dpop+jwt"), Some("logout+jwt"), Some("id_token+jwt"), Some("JOSE"), Some(""), Some("application/jwt+at")] {
+        for bad in [
+            Some("dpop+jwt"),
+            Some("logout+jwt"),
+            Some("id_token+jwt"),
+            Some("JOSE"),
+            Some(""),
+            Some("application/jwt+at"),
+        ] {
             assert!(!default.accepts(bad), "{bad:?}");
         }
         assert!(TokenTypes::Strict.accepts(Some("application/AT+JWT")));
@@ -594,7 +604,11 @@ mod tests {
             .issuer(Issuer::discover("https://i").algorithms([Algorithm::HS256]))
             .build();
         assert!(hs_remote.is_err());
-        let leeway = JwtValidator::builder().audience("a").issuer(Issuer::discover("https://i")).leeway(Duration::from_secs(3600)).build();
+        let leeway = JwtValidator::builder()
+            .audience("a")
+            .issuer(Issuer::discover("https://i"))
+            .leeway(Duration::from_secs(3600))
+            .build();
         assert!(leeway.is_err());
     }
 }

@@ -117,7 +117,8 @@ impl Decision {
     pub fn response_headers(&self) -> Vec<(&'static str, String)> {
         let mut headers = Vec::with_capacity(3);
         let quota = self.policy.quota();
-        let (q, w, r, t) = (u64::from(quota.burst_size()), quota.window_secs(), u64::from(self.remaining), self.reset_secs());
+        let (q, w, r, t) =
+            (u64::from(quota.burst_size()), quota.window_secs(), u64::from(self.remaining), self.reset_secs());
         if self.headers.draft() {
             let mut policy = String::with_capacity(32);
             sf_string(&mut policy, self.policy.name());

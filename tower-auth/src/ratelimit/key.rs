@@ -304,9 +304,8 @@ mod tests {
             .claims(claims(json!({"sub": "owner", "key_id": "k1", "tier": null})))
             .build();
         let jwt = Principal::builder(Mechanism::Jwt, "alice").issuer("https://iss").build();
-        let mtls = Principal::builder(Mechanism::Jwt, "svc")
-            .binding(Binding::Mtls { x5t_s256: "thumb".into() })
-            .build();
+        let mtls =
+            Principal::builder(Mechanism::Jwt, "svc").binding(Binding::Mtls { x5t_s256: "thumb".into() }).build();
         assert_eq!(ApiKeyId.extract(Some(&api), &peer), Some(RateLimitKey::ApiKey("k1".into())));
         assert_eq!(ApiKeyId.extract(Some(&jwt), &peer), None);
         assert_eq!(
@@ -330,8 +329,11 @@ mod tests {
     #[test]
     fn kinds() {
         let api = Principal::builder(Mechanism::ApiKey, "o").build();
-        let no_sub = Principal::builder(Mechanism::Introspection, "svc").claims(claims(json!({"client_id": "svc"}))).build();
-        let user = Principal::builder(Mechanism::Jwt, "alice").claims(claims(json!({"sub": "alice", "client_id": "web"}))).build();
+        let no_sub =
+            Principal::builder(Mechanism::Introspection, "svc").claims(claims(json!({"client_id": "svc"}))).build();
+        let user = Principal::builder(Mechanism::Jwt, "alice")
+            .claims(claims(json!({"sub": "alice", "client_id": "web"})))
+            .build();
         assert_eq!(PrincipalKind::of(&api), PrincipalKind::ApiKey);
         assert_eq!(PrincipalKind::of(&no_sub), PrincipalKind::Client);
         assert_eq!(PrincipalKind::of(&user), PrincipalKind::User);

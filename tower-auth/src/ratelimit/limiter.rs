@@ -139,7 +139,11 @@ impl<E: KeyExtractor> RateLimiter<E> {
     /// response. `Ok(None)`: not limited (the extractor found no key, or the Redis store failed
     /// open). `Err`: refuse with the error's response — a 429 with `Retry-After` and the
     /// rate-limit headers ([`Decision::to_error`]), or a 503 when the Redis store fails closed.
-    pub async fn check<V: RequestView + ?Sized>(&self, principal: Option<&Principal>, request: &V) -> Result<Option<Decision>, AuthError> {
+    pub async fn check<V: RequestView + ?Sized>(
+        &self,
+        principal: Option<&Principal>,
+        request: &V,
+    ) -> Result<Option<Decision>, AuthError> {
         match self.begin(principal, request) {
             Pending::Ready(verdict) => verdict,
             Pending::Wait(future) => future.await,
@@ -375,13 +379,17 @@ impl<E: KeyExtractor> RateLimiterBuilder<E> {
         let mut tiers = HashMap::new();
         for (name, quota) in self.tiers {
             if name == DEFAULT || KIND_NAMES.contains(&name.as_str()) || tiers.contains_key(&name) {
-                return Err(ConfigError::new(format!("rate limiter: tier {name:?} is defined twice or reuses a built-in policy name")));
+                return Err(ConfigError::new(format!(
+                    "rate limiter: tier {name:?} is defined twice or reuses a built-in policy name"
+                )));
             }
             tiers.insert(name.clone(), policies.len());
             policies.push(Arc::new(QuotaPolicy::new(name, quota)));
         }
         for policy in &policies {
-            policy.validate().map_err(|e| ConfigError::new(format!("rate limiter, policy {:?}: {}", policy.name(), e.message())))?;
+            policy
+                .validate()
+                .map_err(|e| ConfigError::new(format!("rate limiter, policy {:?}: {}", policy.name(), e.message())))?;
         }
         let clock: SharedClock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         #[cfg(feature = "redis")]
@@ -450,9 +458,12 @@ mod tests {
         assert_eq!(name(Some(&key(json!("silver")))), "api_key", "unknown tier: the kind's quota");
         let client = Principal::builder(Mechanism::Jwt, "svc").client_id("svc").build();
         assert_eq!(name(Some(&client)), "client");
-        let user = Principal::builder(Mechanism::Jwt, "alice").claims(claims(json!({"sub": "alice", "rate_tier": "gold"}))).build();
+        let user = Principal::builder(Mechanism::Jwt, "alice")
+            .claims(claims(json!({"sub": "alice", "rate_tier": "gold"})))
+            .build();
         assert_eq!(name(Some(&user)), "gold");
-        let plain = Principal::builder(Mechanism::Jwt, "bob").claims(claims(json!({"sub": "bob", "tier": "gold"}))).build();
+        let plain =
+            Principal::builder(Mechanism::Jwt, "bob").claims(claims(json!({"sub": "bob", "tier": "gold"}))).build();
         assert_eq!(name(Some(&plain)), "user", "a token's tier comes from the configured claim only");
         assert_eq!(name(None), "default");
         assert_eq!(limiter.policies().count(), 5);
@@ -471,7 +482,9 @@ mod tests {
                 .build()
                 .is_err()
         );
-        assert!(RateLimiter::builder().quota(Quota::per_second(1)).tier("bad\n", Quota::per_second(1)).build().is_err());
+        assert!(
+            RateLimiter::builder().quota(Quota::per_second(1)).tier("bad\n", Quota::per_second(1)).build().is_err()
+        );
         assert!(RateLimiter::builder().quota(Quota::per_second(1)).max_keys(0).build().is_err());
     }
 

@@ -71,7 +71,7 @@ impl<K: Hash + Eq> Clone for Store<K> {
 
 /// The state a slot holds, read without changing it.
 fn read(state: &InMemoryState) -> Option<Nanos> {
-    state.measure_and_replace(&NotKeyed::NonKey, |prev| Err::<((), Nanos), _>(prev)).err().flatten()
+    state.measure_and_replace(&NotKeyed::NonKey, Err::<((), Nanos), _>).err().flatten()
 }
 
 impl<K: Hash + Eq + Clone> StateStore for Store<K> {
@@ -165,7 +165,12 @@ impl<K: Hash + Eq + Clone> std::fmt::Debug for MemoryLimiter<K> {
 }
 
 impl<K: Hash + Eq + Clone> MemoryLimiter<K> {
-    pub(crate) fn new(quota: Quota, clock: SharedClock, max_keys: usize, cleanup_interval: Duration) -> Result<Self, ConfigError> {
+    pub(crate) fn new(
+        quota: Quota,
+        clock: SharedClock,
+        max_keys: usize,
+        cleanup_interval: Duration,
+    ) -> Result<Self, ConfigError> {
         if max_keys == 0 {
             return Err(ConfigError::new("max_keys must be at least 1"));
         }
@@ -197,7 +202,7 @@ impl<K: Hash + Eq + Clone> MemoryLimiter<K> {
     }
 
     fn decide(&self, key: K, peek: bool) -> Outcome {
-        if self.calls.fetch_add(1, Ordering::Relaxed) % SCHEDULE_EVERY == 0 {
+        if self.calls.fetch_add(1, Ordering::Relaxed).is_multiple_of(SCHEDULE_EVERY) {
             self.sweep_if_due(self.cleanup_interval);
         }
         let mut slot = Slot::Key(key);

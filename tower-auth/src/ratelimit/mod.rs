@@ -146,13 +146,13 @@ mod quota;
 #[cfg(feature = "redis")]
 mod redis;
 
-pub use failed::{FAILED_AUTH_POLICY, FailedAuthLimit};
 pub(crate) use failed::FailedAuthLimiter;
-pub(crate) use headers::{Exceeded, QUOTA_EXCEEDED};
+pub use failed::{FAILED_AUTH_POLICY, FailedAuthLimit};
 pub use headers::{Decision, RateLimitHeaders};
+pub(crate) use headers::{Exceeded, QUOTA_EXCEEDED};
 pub use key::{
-    ApiKeyId, CertificateThumbprint, GlobalKey, KeyExtractor, Or, PeerIp, PrincipalKey, PrincipalKind, PrincipalOrPeerIp,
-    RateLimitKey, normalize_ip,
+    ApiKeyId, CertificateThumbprint, GlobalKey, KeyExtractor, Or, PeerIp, PrincipalKey, PrincipalKind,
+    PrincipalOrPeerIp, RateLimitKey, normalize_ip,
 };
 pub use layer::{RateLimit, RateLimitLayer, ResponseFuture};
 pub use limiter::{RateLimiter, RateLimiterBuilder};

@@ -121,7 +121,9 @@ impl Quota {
     /// least a nanosecond and a refill time of at most ten years.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.count == 0 {
-            return Err(ConfigError::new("a quota must allow at least one request per period (use `off` for no limit)"));
+            return Err(ConfigError::new(
+                "a quota must allow at least one request per period (use `off` for no limit)",
+            ));
         }
         if self.burst == 0 {
             return Err(ConfigError::new("a quota's burst must be at least 1"));
@@ -138,7 +140,8 @@ impl Quota {
     /// The `governor` quota of a [validated](Self::validate) quota.
     pub(crate) fn to_governor(self) -> Result<governor::Quota, ConfigError> {
         self.validate()?;
-        let burst = NonZeroU32::new(self.burst).ok_or_else(|| ConfigError::new("a quota's burst must be at least 1"))?;
+        let burst =
+            NonZeroU32::new(self.burst).ok_or_else(|| ConfigError::new("a quota's burst must be at least 1"))?;
         governor::Quota::with_period(self.replenish_interval())
             .map(|q| q.allow_burst(burst))
             .ok_or_else(|| ConfigError::new("a quota's replenish interval must be positive"))
@@ -283,11 +286,41 @@ mod tests {
     #[test]
     fn garbage_is_refused() {
         for bad in [
-            "", " ", "off", "100", "100/", "/s", "100/d", "100/S", "100/sec", "100/ms", "0/s", "-1/s", "+5/s",
-            "1.5/s", "1e3/s", "0x10/s", "100/s,", "100/s,burst", "100/s,burst=", "100/s,burst=0",
-            "100/s,burst=-3", "100/s,burst=2,burst=3", "100/s;burst=2", "100/s,bursts=2", "4294967296/s",
-            "99999999999/s", "100/s,burst=99999999999", "１００/s", "100/s\u{0}", "100//s", "100/s/m",
-            "2000000000/s", "1/h,burst=4294967295", "ten/m", "100 per minute",
+            "",
+            " ",
+            "off",
+            "100",
+            "100/",
+            "/s",
+            "100/d",
+            "100/S",
+            "100/sec",
+            "100/ms",
+            "0/s",
+            "-1/s",
+            "+5/s",
+            "1.5/s",
+            "1e3/s",
+            "0x10/s",
+            "100/s,",
+            "100/s,burst",
+            "100/s,burst=",
+            "100/s,burst=0",
+            "100/s,burst=-3",
+            "100/s,burst=2,burst=3",
+            "100/s;burst=2",
+            "100/s,bursts=2",
+            "4294967296/s",
+            "99999999999/s",
+            "100/s,burst=99999999999",
+            "１００/s",
+            "100/s\u{0}",
+            "100//s",
+            "100/s/m",
+            "2000000000/s",
+            "1/h,burst=4294967295",
+            "ten/m",
+            "100 per minute",
         ] {
             assert!(bad.parse::<Quota>().is_err(), "{bad:?} parsed");
             if !bad.trim().eq_ignore_ascii_case("off") {

@@ -101,9 +101,7 @@ struct Inner {
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisStore")
-            .field("settings", &self.inner.settings)
-            .finish_non_exhaustive()
+        f.debug_struct("RedisStore").field("settings", &self.inner.settings).finish_non_exhaustive()
     }
 }
 
@@ -301,7 +299,8 @@ impl Inner {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.settings.timeout))
             .set_response_timeout(Some(self.settings.timeout));
-        let conn = self.client.get_multiplexed_async_connection_with_config(&config).await.map_err(|_| Trouble::Connect)?;
+        let conn =
+            self.client.get_multiplexed_async_connection_with_config(&config).await.map_err(|_| Trouble::Connect)?;
         if let Ok(mut slot) = self.conn.lock() {
             *slot = Some(conn.clone());
         }
@@ -310,15 +309,30 @@ impl Inner {
 
     async fn run(&self, key: &str, t: u64, tau: u64) -> Result<Outcome, Trouble> {
         let mut conn = self.connection().await?;
-        let evalsha = redis::cmd("EVALSHA").arg(&self.sha).arg(1).arg(key).arg(t).arg(tau).query_async::<Vec<i64>>(&mut conn).await;
+        let evalsha = redis::cmd("EVALSHA")
+            .arg(&self.sha)
+            .arg(1)
+            .arg(key)
+            .arg(t)
+            .arg(tau)
+            .query_async::<Vec<i64>>(&mut conn)
+            .await;
         let reply = match evalsha {
             Ok(reply) => reply,
             Err(e) if e.code() == Some("NOSCRIPT") => {
                 // Not cached on this server (a restart, a fail-over): EVAL sends it, and caches it.
-                redis::cmd("EVAL").arg(GCRA).arg(1).arg(key).arg(t).arg(tau).query_async::<Vec<i64>>(&mut conn).await.map_err(|e| {
-                    self.forget_if_broken(&e);
-                    Trouble::Command
-                })?
+                redis::cmd("EVAL")
+                    .arg(GCRA)
+                    .arg(1)
+                    .arg(key)
+                    .arg(t)
+                    .arg(tau)
+                    .query_async::<Vec<i64>>(&mut conn)
+                    .await
+                    .map_err(|e| {
+                        self.forget_if_broken(&e);
+                        Trouble::Command
+                    })?
             }
             Err(e) => {
                 self.forget_if_broken(&e);
@@ -336,7 +350,12 @@ impl Inner {
     }
 
     fn forget_if_broken(&self, e: &redis::RedisError) {
-        if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() || e.is_unrecoverable_error() {
+        if e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_timeout()
+            || e.is_unrecoverable_error()
+        {
             self.drop_connection();
         }
     }

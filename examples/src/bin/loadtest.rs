@@ -1,0 +1,167 @@
+//! The load harness: starts the same small axum handler on 127.0.0.1 with each authentication
+//! configuration in turn, drives it with keep-alive HTTP/1.1 connections for a fixed time, and prints
+//! requests per second as a ratio to the no-auth baseline measured in the same run.
+//!
+//! ```text
+//! cargo run --release --bin loadtest -- [--seconds 5] [--connections 32]
+//! ```
+//!
+//! Bounded: each configuration runs for `--seconds` (default 5, at most 60) with `--connections`
+//! connections (default 32, at most 256), on loopback only.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use tower_auth::Authenticator;
+use tower_auth::jwt::{Algorithm, Issuer, JwtValidator};
+use tower_auth::testkit::LocalIssuer;
+use tower_auth_axum::{Principal, auth_layer};
+
+const AUD: &str = "https://api.load.test";
+
+struct Variant {
+    name: &'static str,
+    router: Router,
+    authorization: Option<String>,
+}
+
+async fn hello() -> &'static str {
+    "hello"
+}
+
+async fn hello_principal(Principal(p): Principal) -> String {
+    format!("hello {}", p.subject())
+}
+
+fn jwt_variant(name: &'static str, alg: Algorithm, cache: u64) -> Variant {
+    let issuer = LocalIssuer::with_algorithms("https://issuer.load.test", &[alg]);
+    let validator = JwtValidator::builder()
+        .issuer(Issuer::with_jwks(issuer.issuer(), issuer.jwks_json()))
+        .audience(AUD)
+        .cache_capacity(cache)
+        .build()
+        .expect("validator");
+    let auth = Authenticator::builder().jwt(validator).build().expect("authenticator");
+    let token = issuer.token().audience(AUD).scope("orders:read").expires_in(3600).sign();
+    Variant {
+        name,
+        router: Router::new().route("/orders", get(hello_principal)).layer(auth_layer(auth)),
+        authorization: Some(format!("Bearer {token}")),
+    }
+}
+
+fn variants() -> Vec<Variant> {
+    vec![
+        Variant { name: "no auth (baseline)", router: Router::new().route("/orders", get(hello)), authorization: None },
+        jwt_variant("JWT ES256, warm cache", Algorithm::ES256, 10_000),
+        jwt_variant("JWT RS256, warm cache", Algorithm::RS256, 10_000),
+        jwt_variant("JWT ES256, cache off", Algorithm::ES256, 0),
+        jwt_variant("JWT RS256, cache off", Algorithm::RS256, 0),
+    ]
+}
+
+/// One keep-alive connection sending requests until `stop`; returns the number of 200 answers.
+async fn connection(
+    addr: SocketAddr,
+    authorization: Option<Arc<str>>,
+    stop: Arc<AtomicBool>,
+    errors: Arc<AtomicU64>,
+) -> u64 {
+    let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
+        errors.fetch_add(1, Ordering::Relaxed);
+        return 0;
+    };
+    let _ = stream.set_nodelay(true);
+    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await else {
+        errors.fetch_add(1, Ordering::Relaxed);
+        return 0;
+    };
+    tokio::spawn(conn);
+    let mut ok = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let mut request = http::Request::builder().uri("/orders").header("host", "127.0.0.1");
+        if let Some(value) = &authorization {
+            request = request.header("authorization", value.as_ref());
+        }
+        let Ok(request) = request.body(Empty::<Bytes>::new()) else { break };
+        if sender.ready().await.is_err() {
+            errors.fetch_add(1, Ordering::Relaxed);
+            break;
+        }
+        match sender.send_request(request).await {
+            Ok(response) => {
+                let status = response.status();
+                if response.into_body().collect().await.is_err() || status != 200 {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    ok += 1;
+                }
+            }
+            Err(_) => {
+                errors.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+        }
+    }
+    ok
+}
+
+async fn run(variant: Variant, seconds: u64, connections: usize) -> (f64, u64) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, variant.router.into_make_service_with_connect_info::<SocketAddr>()).await;
+    });
+    let authorization: Option<Arc<str>> = variant.authorization.map(Into::into);
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    // Warm-up: one short burst so caches and connection pools are in their steady state.
+    let warm = connection(addr, authorization.clone(), Arc::new(AtomicBool::new(true)), errors.clone()).await;
+    let _ = warm;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| tokio::spawn(connection(addr, authorization.clone(), stop.clone(), errors.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0u64;
+    for task in tasks {
+        total += task.await.unwrap_or(0);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    server.abort();
+    (total as f64 / elapsed, errors.load(Ordering::Relaxed))
+}
+
+fn arg(args: &[String], name: &str, default: u64, max: u64) -> u64 {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+        .clamp(1, max)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let seconds = arg(&args, "--seconds", 5, 60);
+    let connections = usize::try_from(arg(&args, "--connections", 32, 256)).unwrap_or(32);
+    println!("# load: {connections} keep-alive connections, {seconds} s per configuration, 127.0.0.1\n");
+    println!("| configuration | req/s | vs no auth | errors |");
+    println!("|---|---:|---:|---:|");
+    let mut baseline = None;
+    for variant in variants() {
+        let name = variant.name;
+        let (rps, errors) = run(variant, seconds, connections).await;
+        let base = *baseline.get_or_insert(rps);
+        println!("| {name} | {rps:.0} | {:.2} | {errors} |", rps / base);
+    }
+}
