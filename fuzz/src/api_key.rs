@@ -20,3 +20,8 @@ pub fn run(data: &[u8]) {
         }
     }
 }
+
+/// Whether `data` is a well-formed key (for the seed check of the replay test).
+pub fn accepts(data: &[u8]) -> bool {
+    std::str::from_utf8(data).is_ok_and(|key| format().parse(key).is_ok())
+}

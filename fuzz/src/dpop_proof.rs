@@ -36,3 +36,15 @@ pub fn run(data: &[u8]) {
         }
     }
 }
+
+/// Whether `data` passes every proof check with the target's access token (for the seed check of
+/// the replay test).
+pub fn accepts(data: &[u8]) -> bool {
+    let view = FuzzView {
+        method: "GET".into(),
+        path: "/protectedresource".into(),
+        headers: vec![("dpop".into(), data.to_vec())],
+        ..FuzzView::default()
+    };
+    fuzzing::dpop_check(dpop(), &view, Some(TOKEN)).is_ok()
+}

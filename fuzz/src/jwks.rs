@@ -17,9 +17,9 @@ pub fn run(data: &[u8]) {
             }
         }
     }
-    if let Ok(jwk) = serde_json::from_slice::<Value>(data) {
-        if let Ok(key) = VerifyingKey::from_jwk(&jwk) {
-            assert!(!key.algorithm().is_symmetric());
-        }
+    if let Ok(jwk) = serde_json::from_slice::<Value>(data)
+        && let Ok(key) = VerifyingKey::from_jwk(&jwk)
+    {
+        assert!(!key.algorithm().is_symmetric());
     }
 }

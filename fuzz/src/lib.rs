@@ -18,8 +18,11 @@ pub mod strict_json;
 
 pub use common::{FuzzView, run_ready};
 
+/// A target's body: one input.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name, for the replay test.
-pub const TARGETS: [(&str, fn(&[u8])); 8] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("compact_jws", compact_jws::run),
     ("authorization", authorization::run),
     ("jwks", jwks::run),

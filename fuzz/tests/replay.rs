@@ -94,3 +94,21 @@ fn every_target_on_its_seeds_and_their_mutations() {
         println!("{name}: {} seeds + {MUTATIONS} mutations, no failure", seeds.len());
     }
 }
+
+/// The seeds reach the acceptance paths, so mutations of them explore the checks after parsing.
+#[test]
+fn seeds_reach_acceptance() {
+    let seed = |target: &str, name: &str| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("seeds").join(target).join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    assert!(tower_auth_fuzz::compact_jws::accepts(&seed("compact_jws", "rfc7515_a1")));
+    assert!(tower_auth_fuzz::compact_jws::accepts(&seed("compact_jws", "rfc9449_proof")));
+    assert!(!tower_auth_fuzz::compact_jws::accepts(&seed("compact_jws", "rfc7519_unsecured")));
+    assert!(tower_auth_fuzz::dpop_proof::accepts(&seed("dpop_proof", "rfc9449_resource_request")));
+    assert!(!tower_auth_fuzz::dpop_proof::accepts(&seed("dpop_proof", "rfc9449_token_request")));
+    assert!(tower_auth_fuzz::introspection::accepts(&seed("introspection", "rfc7662_active")));
+    assert!(!tower_auth_fuzz::introspection::accepts(&seed("introspection", "inactive")));
+    assert!(tower_auth_fuzz::api_key::accepts(&seed("api_key", "valid")));
+    assert!(!tower_auth_fuzz::api_key::accepts(&seed("api_key", "bad_checksum")));
+}

@@ -515,8 +515,10 @@ fn table() -> Vec<Case> {
 /// Tokens valid in the default mode but refused in the strict one (`TokenTypes::Strict`), and the
 /// reverse controls. The ID-token case documents the limit of the default mode: an ID token with
 /// `typ: JWT` whose `aud` happens to be this API is indistinguishable from an access token there.
-fn typ_table() -> Vec<(&'static str, fn(&Ctx) -> Req, u16, u16)> {
-    // (name, request, status in the default mode, status in the strict mode)
+/// `(name, request, status in the default mode, status in the strict mode)`.
+type TypCase = (&'static str, fn(&Ctx) -> Req, u16, u16);
+
+fn typ_table() -> Vec<TypCase> {
     vec![
         ("typ at+jwt", |c| Req::bearer(c.tok().sign()), 200, 200),
         ("typ application/at+jwt", |c| Req::bearer(c.tok().header("typ", "application/at+jwt").sign()), 200, 200),
