@@ -9,7 +9,12 @@
 //! duplicate `kid`s, oversized headers, invalid UTF-8, and CR / LF injection (raw TCP, since an HTTP
 //! client refuses to send it, and at the engine through a [`RequestView`] that carries any bytes).
 //!
-//! Checklist items: A (credential syntax), B1–B5, B7, B9, B11, B12, B14, C3, H1 (RFC-CHECKLIST.md).
+//! Fault injection: a JWKS endpoint that hangs, trickles its body (slowloris), streams without end,
+//! declares 1 GiB, drops the connection, answers garbage, 500 or HTML — the request gets 503 with
+//! `Retry-After` within a guard around the 1 s JWKS timeout, and the same token passes once the
+//! endpoint is healthy and the cool-down has passed on the validator's clock (no sleeping).
+//!
+//! Checklist items: A (credential syntax), B1–B5, B7, B9, B11, B12, B14, C3, C5, H1 (RFC-CHECKLIST.md).
 //! Realm `test`; every error is also checked for an `application/problem+json` body and for never
 //! echoing the credential.
 

@@ -135,13 +135,14 @@ impl Authenticator {
     /// `DPoP-Nonce`, RFC 9449 §8.2). What framework adapters call.
     pub async fn authenticate_request<V: RequestView + ?Sized>(&self, request: &V) -> Result<Authenticated, AuthError> {
         let mut dpop_nonce = None;
+        let mut scheme = "none";
         // I7: an address over its failed-authentication quota is refused before any work; each
         // failure counts against it.
-        let work = self.authenticate_inner(request, &mut dpop_nonce);
+        let work = self.authenticate_inner(request, &mut dpop_nonce, &mut scheme);
         let result =
             crate::ratelimit::FailedAuthLimiter::guard(self.inner.failed_auth.as_ref(), request.peer_addr(), work)
                 .await;
-        self.report(request, &result);
+        self.report(request, &result, scheme);
         let principal =
             result.map(|outcome| outcome.principal).map_err(|e| e.with_challenge(self.inner.challenge.clone()))?;
         Ok(Authenticated { principal, dpop_nonce })
@@ -151,6 +152,7 @@ impl Authenticator {
         &self,
         request: &V,
         dpop_nonce: &mut Option<String>,
+        scheme: &mut &'static str,
     ) -> Result<Outcome, AuthError> {
         let inner = &*self.inner;
         if inner.preflight_passthrough
@@ -161,6 +163,12 @@ impl Authenticator {
             return Ok(Outcome { principal: None, label: "preflight" });
         }
         let credential = credentials::extract(request, &inner.sources)?;
+        *scheme = match credential {
+            None => "none",
+            Some(Credential::Bearer(_)) => "bearer",
+            Some(Credential::ApiKey(_)) => "api_key",
+            Some(Credential::Dpop(_)) => "dpop",
+        };
         match credential {
             None if inner.optional => Ok(Outcome { principal: None, label: "anonymous" }),
             None => Err(AuthErrorKind::MissingCredentials.into()),
@@ -217,7 +225,9 @@ impl Authenticator {
         })
     }
 
-    fn report<V: RequestView + ?Sized>(&self, request: &V, result: &Result<Outcome, AuthError>) {
+    /// Logs and counts one outcome; `scheme` is the kind of credential the request carried (`bearer`,
+    /// `dpop`, `api_key`, `none`), the mechanism label of failures.
+    fn report<V: RequestView + ?Sized>(&self, request: &V, result: &Result<Outcome, AuthError>, scheme: &'static str) {
         let request_id = match request.header(&self.inner.request_id_header) {
             HeaderLookup::One(v) if v.len() <= 128 => std::str::from_utf8(v).unwrap_or(""),
             _ => "",
@@ -233,11 +243,11 @@ impl Authenticator {
             }
             Err(e) => {
                 let reason = e.kind().as_str();
-                metrics::counter!("tower_auth_authentications_total", "mechanism" => "bearer", "outcome" => "failure", "reason" => reason).increment(1);
+                metrics::counter!("tower_auth_authentications_total", "mechanism" => scheme, "outcome" => "failure", "reason" => reason).increment(1);
                 if e.kind() == AuthErrorKind::Unavailable {
-                    tracing::warn!(target: "tower_auth", request_id, reason, "authentication unavailable");
+                    tracing::warn!(target: "tower_auth", request_id, mechanism = scheme, reason, "authentication unavailable");
                 } else {
-                    tracing::info!(target: "tower_auth", request_id, reason, status = e.status().as_u16(), "authentication failed");
+                    tracing::info!(target: "tower_auth", request_id, mechanism = scheme, reason, status = e.status().as_u16(), "authentication failed");
                 }
             }
         }

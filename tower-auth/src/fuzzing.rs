@@ -58,7 +58,7 @@ pub fn b64url_decode(bytes: &[u8]) -> Option<Vec<u8>> {
     crate::json::b64url_decode(bytes)
 }
 
-/// A credential found by [`credentials`].
+/// A credential found by `credentials`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FoundCredential<'a> {
     /// `Authorization: Bearer …`.

@@ -20,8 +20,10 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use tower_auth::Authenticator;
+use tower_auth::apikey::{ApiKeys, MemoryStore, NewApiKey};
+use tower_auth::introspection::Introspector;
 use tower_auth::jwt::{Algorithm, Issuer, JwtValidator};
-use tower_auth::testkit::LocalIssuer;
+use tower_auth::testkit::{LocalIssuer, TestIssuer};
 use tower_auth_axum::{Principal, auth_layer};
 
 const AUD: &str = "https://api.load.test";
@@ -29,6 +31,7 @@ const AUD: &str = "https://api.load.test";
 struct Variant {
     name: &'static str,
     router: Router,
+    /// The whole `Authorization` header value, or an API key for `X-API-Key` when it has no space.
     authorization: Option<String>,
 }
 
@@ -57,13 +60,44 @@ fn jwt_variant(name: &'static str, alg: Algorithm, cache: u64) -> Variant {
     }
 }
 
-fn variants() -> Vec<Variant> {
+async fn api_key_variant() -> Variant {
+    let keys = ApiKeys::builder().store(MemoryStore::new()).build().expect("api keys");
+    let issued = keys.create(NewApiKey::new("load").scopes(["orders:read"])).await.expect("key");
+    let auth = Authenticator::builder().api_keys(keys).build().expect("authenticator");
+    Variant {
+        name: "API key, memory store",
+        router: Router::new().route("/orders", get(hello_principal)).layer(auth_layer(auth)),
+        authorization: Some(issued.key.expose_secret().to_owned()),
+    }
+}
+
+/// Opaque tokens through introspection with a warm cache; the issuer must outlive the run.
+async fn introspection_variant(issuer: &TestIssuer) -> Variant {
+    let introspector = Introspector::builder()
+        .endpoint(issuer.introspection_endpoint())
+        .client_credentials(TestIssuer::INTROSPECTION_CLIENT_ID, TestIssuer::INTROSPECTION_CLIENT_SECRET)
+        .cache_ttl(Duration::from_secs(600))
+        .build()
+        .expect("introspector");
+    let auth = Authenticator::builder().introspection(introspector).build().expect("authenticator");
+    let exp = tower_auth::clock::unix_seconds(std::time::SystemTime::now()) + 3600;
+    let token = issuer.issue_opaque_token("orders:read", exp);
+    Variant {
+        name: "opaque token, introspection, warm cache",
+        router: Router::new().route("/orders", get(hello_principal)).layer(auth_layer(auth)),
+        authorization: Some(format!("Bearer {token}")),
+    }
+}
+
+async fn variants(issuer: &TestIssuer) -> Vec<Variant> {
     vec![
         Variant { name: "no auth (baseline)", router: Router::new().route("/orders", get(hello)), authorization: None },
         jwt_variant("JWT ES256, warm cache", Algorithm::ES256, 10_000),
         jwt_variant("JWT RS256, warm cache", Algorithm::RS256, 10_000),
         jwt_variant("JWT ES256, cache off", Algorithm::ES256, 0),
         jwt_variant("JWT RS256, cache off", Algorithm::RS256, 0),
+        api_key_variant().await,
+        introspection_variant(issuer).await,
     ]
 }
 
@@ -88,7 +122,8 @@ async fn connection(
     while !stop.load(Ordering::Relaxed) {
         let mut request = http::Request::builder().uri("/orders").header("host", "127.0.0.1");
         if let Some(value) = &authorization {
-            request = request.header("authorization", value.as_ref());
+            let name = if value.contains(' ') { "authorization" } else { "x-api-key" };
+            request = request.header(name, value.as_ref());
         }
         let Ok(request) = request.body(Empty::<Bytes>::new()) else { break };
         if sender.ready().await.is_err() {
@@ -157,8 +192,9 @@ async fn main() {
     println!("# load: {connections} keep-alive connections, {seconds} s per configuration, 127.0.0.1\n");
     println!("| configuration | req/s | vs no auth | errors |");
     println!("|---|---:|---:|---:|");
+    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await;
     let mut baseline = None;
-    for variant in variants() {
+    for variant in variants(&issuer).await {
         let name = variant.name;
         let (rps, errors) = run(variant, seconds, connections).await;
         let base = *baseline.get_or_insert(rps);

@@ -2,7 +2,6 @@
 //! (draft-ietf-httpapi-ratelimit-headers, checklist I2–I4), the legacy `X-RateLimit-*` trio (I6),
 //! `Retry-After` (I1).
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,19 +116,11 @@ impl Decision {
     pub fn response_headers(&self) -> Vec<(&'static str, String)> {
         let mut headers = Vec::with_capacity(3);
         let quota = self.policy.quota();
-        let (q, w, r, t) =
-            (u64::from(quota.burst_size()), quota.window_secs(), u64::from(self.remaining), self.reset_secs());
+        let (q, r, t) = (u64::from(quota.burst_size()), u64::from(self.remaining), self.reset_secs());
         if self.headers.draft() {
-            let mut policy = String::with_capacity(32);
-            sf_string(&mut policy, self.policy.name());
-            sf_param(&mut policy, "q", q);
-            sf_param(&mut policy, "w", w);
-            let mut current = String::with_capacity(32);
-            sf_string(&mut current, self.policy.name());
-            sf_param(&mut current, "r", r);
-            sf_param(&mut current, "t", t);
+            let policy = String::from_utf8_lossy(self.policy.header_value().as_bytes()).into_owned();
             headers.push(("ratelimit-policy", policy));
-            headers.push(("ratelimit", current));
+            headers.push(("ratelimit", self.current_field()));
         }
         if self.headers.legacy() {
             headers.push(("x-ratelimit-limit", q.to_string()));
@@ -137,6 +128,33 @@ impl Decision {
             headers.push(("x-ratelimit-reset", t.to_string()));
         }
         headers
+    }
+
+    /// The `RateLimit` item: `"name";r=…;t=…`.
+    fn current_field(&self) -> String {
+        let mut current = String::with_capacity(self.policy.name().len() + 24);
+        sf_string(&mut current, self.policy.name());
+        sf_param(&mut current, "r", u64::from(self.remaining));
+        sf_param(&mut current, "t", self.reset_secs());
+        current
+    }
+
+    /// Appends the rate-limit headers to an `http` 1 header map: the draft's policy field is
+    /// written once per policy, so an admitted request costs one small string.
+    pub(crate) fn append_to(&self, headers: &mut http::HeaderMap) {
+        use http::header::{HeaderName, HeaderValue};
+        if self.headers == RateLimitHeaders::Draft {
+            headers.append(HeaderName::from_static("ratelimit-policy"), self.policy.header_value().clone());
+            if let Ok(value) = HeaderValue::try_from(self.current_field()) {
+                headers.append(HeaderName::from_static("ratelimit"), value);
+            }
+            return;
+        }
+        for (name, value) in self.response_headers() {
+            if let Ok(value) = HeaderValue::try_from(value) {
+                headers.append(HeaderName::from_static(name), value);
+            }
+        }
     }
 
     /// The 429 of a refusal: `Retry-After`, the rate-limit headers, `Cache-Control: no-store` and a
@@ -180,7 +198,22 @@ pub(crate) fn sf_string(out: &mut String, value: &str) {
 
 /// Appends `;key=value` with an SF Integer value (RFC 9651 §4.1.4), capped at the largest one.
 pub(crate) fn sf_param(out: &mut String, key: &str, value: u64) {
-    let _ = write!(out, ";{key}={}", value.min(SF_MAX_INTEGER));
+    out.push(';');
+    out.push_str(key);
+    out.push('=');
+    // Decimal digits without the formatting machinery: this runs for every admitted request.
+    let mut digits = [0u8; 20];
+    let mut n = value.min(SF_MAX_INTEGER);
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -139,13 +138,8 @@ fn refuse<B, R: Reject<B>>(reject: &R, error: crate::AuthError) -> Response<B> {
 }
 
 /// Appends the decision's headers to an admitted response.
-pub(crate) fn decorate<B>(response: &mut Response<B>, decision: &Decision) {
-    let headers = response.headers_mut();
-    for (name, value) in decision.response_headers() {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.append(HeaderName::from_static(name), value);
-        }
-    }
+fn decorate<B>(response: &mut Response<B>, decision: &Decision) {
+    decision.append_to(response.headers_mut());
 }
 
 type CheckFuture = Pin<Box<dyn Future<Output = Verdict> + Send + 'static>>;

@@ -22,9 +22,6 @@ pub const DEFAULT_MAX_KEYS: usize = 100_000;
 /// The default time between two sweeps of idle partitions.
 pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Calls between two looks at the sweep schedule.
-const SCHEDULE_EVERY: u64 = 1024;
-
 /// The shortest time between two sweeps forced by a full store.
 const MIN_FORCED_SWEEP: Duration = Duration::from_secs(1);
 
@@ -137,8 +134,8 @@ pub(crate) struct Outcome {
 
 /// One quota's in-memory limiter, bounded to `max_keys` partitions.
 ///
-/// Idle partitions (whose state equals a fresh one) are swept every `cleanup_interval` (checked
-/// every 1024 calls), and at once when the store is full (at most once a second). A new key that
+/// Idle partitions (whose state equals a fresh one) are swept every `cleanup_interval` (looked at
+/// when a new partition arrives: memory grows only then), and at once when the store is full (at most once a second). A new key that
 /// finds the store still full after a sweep counts against one shared overflow partition with the
 /// same quota until room frees up: memory stays bounded, and a flood of fresh identities shares one
 /// quota instead of getting one each.
@@ -149,7 +146,6 @@ pub(crate) struct MemoryLimiter<K: Hash + Eq + Clone> {
     quota: Quota,
     max_keys: usize,
     cleanup_interval: Nanos,
-    calls: AtomicU64,
     last_sweep: AtomicU64,
     sweeping: AtomicBool,
 }
@@ -185,7 +181,6 @@ impl<K: Hash + Eq + Clone> MemoryLimiter<K> {
             quota,
             max_keys,
             cleanup_interval: Nanos::from(cleanup_interval.max(Duration::from_millis(1))),
-            calls: AtomicU64::new(0),
             last_sweep: AtomicU64::new(now),
             sweeping: AtomicBool::new(false),
         })
@@ -202,9 +197,7 @@ impl<K: Hash + Eq + Clone> MemoryLimiter<K> {
     }
 
     fn decide(&self, key: K, peek: bool) -> Outcome {
-        if self.calls.fetch_add(1, Ordering::Relaxed).is_multiple_of(SCHEDULE_EVERY) {
-            self.sweep_if_due(self.cleanup_interval);
-        }
+        let known = self.store.len.load(Ordering::Relaxed);
         let mut slot = Slot::Key(key);
         if self.store.len.load(Ordering::Relaxed) >= self.max_keys && !self.store.map.contains_key(&slot) {
             self.sweep_if_due(Nanos::from(MIN_FORCED_SWEEP));
@@ -214,7 +207,13 @@ impl<K: Hash + Eq + Clone> MemoryLimiter<K> {
         }
         let period = self.quota.replenish_interval();
         let burst = self.quota.burst_size();
-        match self.governor.check_key(&Probe { slot, peek }) {
+        let outcome = self.governor.check_key(&Probe { slot, peek });
+        // Memory only grows when a new partition arrives: that is when the schedule is looked at,
+        // so a request of a known partition pays nothing for it.
+        if self.store.len.load(Ordering::Relaxed) != known {
+            self.sweep_if_due(self.cleanup_interval);
+        }
+        match outcome {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity().min(burst);
                 Outcome {

@@ -240,13 +240,28 @@ pub fn parse_quota(text: &str) -> Result<Option<Quota>, ConfigError> {
 pub struct QuotaPolicy {
     name: Arc<str>,
     quota: Quota,
+    /// Its `RateLimit-Policy` item, written once: `"name";q=…;w=…`.
+    field: http::HeaderValue,
 }
 
 impl QuotaPolicy {
     /// A policy named `name`. The name must be 1 to 64 printable ASCII characters (checked by the
     /// builders that take policies).
     pub fn new(name: impl Into<Arc<str>>, quota: Quota) -> Self {
-        Self { name: name.into(), quota }
+        let name = name.into();
+        let mut field = String::with_capacity(name.len() + 24);
+        super::headers::sf_string(&mut field, &name);
+        super::headers::sf_param(&mut field, "q", u64::from(quota.burst_size()));
+        super::headers::sf_param(&mut field, "w", quota.window_secs());
+        // Printable ASCII only (the SF String writer drops anything else): always a valid value.
+        let field = http::HeaderValue::try_from(field).unwrap_or(http::HeaderValue::from_static("\"\""));
+        Self { name, quota, field }
+    }
+
+    /// The `RateLimit-Policy` item of this policy (RFC 9651 / draft-ietf-httpapi-ratelimit-headers
+    /// §3): `"name";q=<burst>;w=<refill seconds>`.
+    pub fn header_value(&self) -> &http::HeaderValue {
+        &self.field
     }
 
     /// The name.
