@@ -242,13 +242,16 @@ async fn revoked_token_refused_once_its_cache_entry_expires() {
     }
 }
 
+/// A named way to break the introspection endpoint.
+type Failure = (&'static str, fn(&TestIssuer));
+
 #[tokio::test]
 async fn endpoint_failures_are_503_within_the_timeout() {
     // Fail closed: down / slow / 500 / non-JSON → 503 + Retry-After, never 401, never a hang
     for framework in Framework::ALL {
         let (issuer, clock) = authorization_server().await;
         let server = serve(framework, authenticator(&issuer, &clock, |b| b), None).await.expect("server");
-        let failures: [(&str, fn(&TestIssuer)); 4] = [
+        let failures: [Failure; 4] = [
             ("down", |i| i.set_down(true)),
             ("slow (5 s, timeout 300 ms)", |i| i.set_introspection_delay(Duration::from_secs(5))),
             ("500", |i| i.set_introspection_behavior(IntrospectionBehavior::ServerError)),

@@ -1,11 +1,11 @@
 //! The authentication layer for Tower / `http` 1 services (axum, hyper, tonic…).
 //!
-//! [`AuthLayer`] wraps a service; each request is authenticated by the [`Authenticator`] before the
+//! [`AuthLayer`] wraps a service; each request is authenticated by the [`Authenticator`](crate::Authenticator) before the
 //! inner service sees it. On success the [`Principal`](crate::Principal) is put into the request
 //! extensions (with an [`AuthContext`]); on failure the inner service is not called and the
 //! rejection (by default the [error table](crate#errors-are-responses)) answers. The middleware never
 //! changes the inner service's error type: a rejection is a response, and its
-//! [`AuthError`](crate::AuthError) rides in the response extensions.
+//! [`AuthError`] rides in the response extensions.
 //!
 //! ```
 //! use std::convert::Infallible;
