@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tower_auth::apikey::{ApiKeyStore, ApiKeys, FileStore, MemoryStore, NewApiKey, PlaintextKey, PostgresStore};
-use tower_auth::dpop::Dpop;
-use tower_auth::introspection::Introspector;
+use tower_auth::dpop::{Dpop, RedisReplayStore};
+use tower_auth::introspection::{Introspector, RedisCache};
 use tower_auth::jwt::{Issuer, JwtValidator};
 use tower_auth::ratelimit::{Quota, RateLimiter, RedisStore, parse_quota};
 use tower_auth::testkit::LocalIssuer;
@@ -58,9 +58,10 @@ pub struct Config {
     /// `TOWER_AUTH_FAILED_AUTH_LIMIT`: failed authentications allowed per client address before it
     /// is refused (429) without any work; `None` = `off`. Defaults to [`DEFAULT_FAILED_AUTH_LIMIT`].
     pub failed_auth_limit: Option<Quota>,
-    /// `TOWER_AUTH_REDIS_URL`: shared state for several replicas; `None` = in process. In this
-    /// build: the rate-limit counters (one atomic script per request, failing open with a warning
-    /// while Redis is unreachable). The failed-authentication counts stay per replica.
+    /// `TOWER_AUTH_REDIS_URL`: shared state for several replicas; `None` = in process. The DPoP replay
+    /// store and the introspection cache (Redis must answer at start-up), and the rate-limit counters
+    /// (one atomic script per request, failing open with a warning while Redis is unreachable). The
+    /// failed-authentication counts stay per replica.
     pub redis_url: Option<String>,
 }
 
@@ -133,11 +134,6 @@ impl Config {
                 eprintln!("warning: {name} is set but this build does not support it yet; ignoring it");
             }
         }
-        if var("TOWER_AUTH_REDIS_URL").is_some() {
-            eprintln!(
-                "note: TOWER_AUTH_REDIS_URL holds the rate-limit counters; the DPoP replay store and the introspection cache stay in process in this build"
-            );
-        }
         Self {
             addr: var("TOWER_AUTH_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned()),
             issuer: var("TOWER_AUTH_ISSUER").map(|i| i.trim().to_owned()),
@@ -202,8 +198,10 @@ pub struct Setup {
     pub rate_limiter: Option<RateLimiter>,
 }
 
-/// Builds the engine for a server bound at `bound`.
-pub fn setup(config: &Config, bound: SocketAddr) -> Result<Setup, tower_auth::ConfigError> {
+/// Builds the engine for a server bound at `bound`. With `TOWER_AUTH_REDIS_URL`, the DPoP replay
+/// store and the introspection cache are shared through Redis, which must answer at start-up (a
+/// replica that cannot reach the shared replay store must not accept proofs on its own).
+pub async fn setup(config: &Config, bound: SocketAddr) -> Result<Setup, tower_auth::ConfigError> {
     let origin = format!("http://{bound}");
     let (issuer, embedded) = match &config.issuer {
         Some(url) => (Issuer::discover(url.clone()), None),
@@ -220,20 +218,26 @@ pub fn setup(config: &Config, bound: SocketAddr) -> Result<Setup, tower_auth::Co
     let mut authenticator = Authenticator::builder().jwt(validator).realm(REALM);
     // Opaque tokens of a real issuer: RFC 7662 at the endpoint its discovery document names.
     if let (Some(url), Some(client)) = (&config.issuer, &config.introspection_client) {
-        let introspector = Introspector::builder()
+        let mut introspector = Introspector::builder()
             .discover(url.clone())
             .client_credentials(client.client_id.clone(), client.client_secret.clone())
             .audience(config.audience.clone())
             .cache_ttl(config.introspection_cache_ttl)
-            .roles_from(RoleClaims::well_known())
-            .build()?;
+            .roles_from(RoleClaims::well_known());
+        if let Some(redis_url) = &config.redis_url {
+            introspector = introspector.shared_cache(RedisCache::connect(redis_url).await?);
+        }
+        let introspector = introspector.build()?;
         authenticator = authenticator.introspection(introspector);
     }
     // DPoP (RFC 9449): `htu` is checked against the public origin, never the Host header.
-    let dpop = Dpop::builder()
+    let mut dpop = Dpop::builder()
         .public_origin(config.public_url.clone().unwrap_or_else(|| origin.clone()))
-        .require_nonce(config.dpop_nonce)
-        .build()?;
+        .require_nonce(config.dpop_nonce);
+    if let Some(redis_url) = &config.redis_url {
+        dpop = dpop.replay_store(RedisReplayStore::connect(redis_url).await?);
+    }
+    let dpop = dpop.build()?;
     let authenticator = authenticator.dpop(dpop);
     let (api_keys, demo_api_key) = api_keys(config)?;
     let mut authenticator = authenticator.api_keys(api_keys);

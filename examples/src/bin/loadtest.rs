@@ -3,11 +3,12 @@
 //! requests per second as a ratio to the no-auth baseline measured in the same run.
 //!
 //! ```text
-//! cargo run --release --bin loadtest -- [--seconds 5] [--connections 32]
+//! cargo run --release --bin loadtest -- [--seconds 5] [--connections 32] [--rounds 3]
 //! ```
 //!
-//! Bounded: each configuration runs for `--seconds` (default 5, at most 60) with `--connections`
-//! connections (default 32, at most 256), on loopback only.
+//! Bounded: each configuration runs for `--seconds` (default 5, at most 60) per round, `--rounds`
+//! interleaved rounds (default 3, at most 10), with `--connections` connections (default 32, at most
+//! 256), on loopback only. Server and load generator share this process and its cores.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -148,21 +149,30 @@ async fn connection(
     ok
 }
 
-async fn run(variant: Variant, seconds: u64, connections: usize) -> (f64, u64) {
+/// A started server of one configuration.
+struct Running {
+    name: &'static str,
+    addr: SocketAddr,
+    authorization: Option<Arc<str>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+async fn start(variant: Variant) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, variant.router.into_make_service_with_connect_info::<SocketAddr>()).await;
     });
-    let authorization: Option<Arc<str>> = variant.authorization.map(Into::into);
+    Running { name: variant.name, addr, authorization: variant.authorization.map(Into::into), server }
+}
+
+/// Drives one server for `seconds`; returns requests per second and the errors seen.
+async fn drive(running: &Running, seconds: u64, connections: usize) -> (f64, u64) {
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
-    // Warm-up: one short burst so caches and connection pools are in their steady state.
-    let warm = connection(addr, authorization.clone(), Arc::new(AtomicBool::new(true)), errors.clone()).await;
-    let _ = warm;
     let start = Instant::now();
     let tasks: Vec<_> = (0..connections)
-        .map(|_| tokio::spawn(connection(addr, authorization.clone(), stop.clone(), errors.clone())))
+        .map(|_| tokio::spawn(connection(running.addr, running.authorization.clone(), stop.clone(), errors.clone())))
         .collect();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     stop.store(true, Ordering::Relaxed);
@@ -170,9 +180,12 @@ async fn run(variant: Variant, seconds: u64, connections: usize) -> (f64, u64) {
     for task in tasks {
         total += task.await.unwrap_or(0);
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    server.abort();
-    (total as f64 / elapsed, errors.load(Ordering::Relaxed))
+    (total as f64 / start.elapsed().as_secs_f64(), errors.load(Ordering::Relaxed))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 fn arg(args: &[String], name: &str, default: u64, max: u64) -> u64 {
@@ -189,15 +202,42 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let seconds = arg(&args, "--seconds", 5, 60);
     let connections = usize::try_from(arg(&args, "--connections", 32, 256)).unwrap_or(32);
-    println!("# load: {connections} keep-alive connections, {seconds} s per configuration, 127.0.0.1\n");
-    println!("| configuration | req/s | vs no auth | errors |");
-    println!("|---|---:|---:|---:|");
+    let rounds = usize::try_from(arg(&args, "--rounds", 3, 10)).unwrap_or(3);
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await;
-    let mut baseline = None;
+    let mut servers = Vec::new();
     for variant in variants(&issuer).await {
-        let name = variant.name;
-        let (rps, errors) = run(variant, seconds, connections).await;
-        let base = *baseline.get_or_insert(rps);
-        println!("| {name} | {rps:.0} | {:.2} | {errors} |", rps / base);
+        servers.push(start(variant).await);
+    }
+    // Warm-up: every server once, briefly, so caches are in their steady state before measuring.
+    for running in &servers {
+        drive(running, 1, 4).await;
+    }
+    // Interleaved rounds: each round measures every configuration, the baseline first; a ratio is
+    // taken against the baseline of its own round, and the table shows the median over rounds.
+    let mut ratios = vec![Vec::new(); servers.len()];
+    let mut rates = vec![Vec::new(); servers.len()];
+    let mut errors = vec![0u64; servers.len()];
+    for _ in 0..rounds {
+        let mut baseline = 0.0;
+        for (i, running) in servers.iter().enumerate() {
+            let (rps, errs) = drive(running, seconds, connections).await;
+            if i == 0 {
+                baseline = rps;
+            }
+            rates[i].push(rps);
+            ratios[i].push(rps / baseline);
+            errors[i] += errs;
+        }
+    }
+    println!(
+        "# load: {connections} keep-alive connections, {seconds} s per configuration, {rounds} interleaved rounds, 127.0.0.1\n"
+    );
+    println!("| configuration | req/s (median) | vs no auth, same round (median) | errors |");
+    println!("|---|---:|---:|---:|");
+    for (i, running) in servers.iter().enumerate() {
+        println!("| {} | {:.0} | {:.2} | {} |", running.name, median(&mut rates[i]), median(&mut ratios[i]), errors[i]);
+    }
+    for running in servers {
+        running.server.abort();
     }
 }

@@ -87,7 +87,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     init_tracing();
     let config = Config::from_env();
     let listener = tokio::net::TcpListener::bind(&config.addr).await?;
-    let setup = setup(&config, listener.local_addr()?)?;
+    let setup = setup(&config, listener.local_addr()?).await?;
     let app = router(&setup);
     setup.print_banner();
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

@@ -73,7 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     init_tracing();
     let config = Config::from_env();
     let listener = std::net::TcpListener::bind(&config.addr)?;
-    let setup = setup(&config, listener.local_addr()?)?;
+    let setup = setup(&config, listener.local_addr()?).await?;
     let documents = web::Data::new(Documents { discovery: setup.discovery_document(), jwks: setup.jwks() });
     let auth = setup.authenticator.clone();
     // Quotas per principal (shared by every worker), unless TOWER_AUTH_RATE_LIMIT=off.
