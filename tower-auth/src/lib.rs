@@ -76,6 +76,8 @@ mod json;
 pub mod jwt;
 mod principal;
 pub mod ratelimit;
+#[cfg(feature = "redis")]
+mod redis_conn;
 pub mod scope;
 #[doc = include_str!("../docs/threat-model.md")]
 pub mod threat_model {}

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::replay::{ReplayFuture, ReplayKey, ReplayStore, ReplayStoreError};
 use crate::error::ConfigError;
@@ -39,22 +39,7 @@ impl RedisReplayStore {
     /// Connects to `url` (`redis://…`) and checks that the server answers `PING`. Unreachable →
     /// `Err`: a misconfigured shared store surfaces at start-up. Each command has a 500 ms timeout.
     pub async fn connect(url: &str) -> Result<Self, ConfigError> {
-        let client = redis::Client::open(url).map_err(|_| ConfigError::new("invalid Redis URL"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_millis(500)))
-            .set_number_of_retries(1);
-        let mut conn = client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(|_| ConfigError::new("Redis is unreachable"))?;
-        let pong: String = redis::cmd("PING")
-            .query_async(&mut conn)
-            .await
-            .map_err(|_| ConfigError::new("Redis did not answer PING"))?;
-        if pong != "PONG" {
-            return Err(ConfigError::new("Redis did not answer PING"));
-        }
+        let conn = crate::redis_conn::connect_checked(url).await?;
         Ok(Self { conn, prefix: "tower-auth:dpop:jti:".to_owned() })
     }
 
