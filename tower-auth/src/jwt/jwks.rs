@@ -72,6 +72,8 @@ pub(crate) struct KeyStore {
     fetch_lock: tokio::sync::Mutex<Option<String>>,
     last_attempt: AtomicU64,
     last_failed: AtomicBool,
+    /// The generation of the latest snapshot that removed or re-issued a key.
+    last_removal: AtomicU64,
     refreshing: AtomicBool,
     fetches: AtomicU64,
     on_change: Arc<dyn Fn() + Send + Sync>,
@@ -122,6 +124,7 @@ impl KeyStore {
             fetch_lock: tokio::sync::Mutex::new(None),
             last_attempt: AtomicU64::new(NEVER),
             last_failed: AtomicBool::new(false),
+            last_removal: AtomicU64::new(0),
             refreshing: AtomicBool::new(false),
             fetches: AtomicU64::new(0),
             on_change,
@@ -163,12 +166,18 @@ impl KeyStore {
         AuthError::unavailable(left.div_ceil(1000).max(1))
     }
 
-    /// Finds the one key for a token header.
+    /// Whether a key set fetched after snapshot `generation` removed or re-issued a key: then a token
+    /// verified with a key of that snapshot must not be remembered.
+    pub(crate) fn removed_since(&self, generation: u64) -> bool {
+        self.last_removal.load(Ordering::Acquire) > generation
+    }
+
+    /// Finds the one key for a token header, with the generation of the key set it came from.
     pub(crate) async fn key_for(
         self: &Arc<Self>,
         kid: Option<&str>,
         alg: Algorithm,
-    ) -> Result<VerifyingKey, AuthError> {
+    ) -> Result<(VerifyingKey, u64), AuthError> {
         let mut snap = self.current();
         if self.is_remote() {
             let now = self.now_ms();
@@ -189,7 +198,7 @@ impl KeyStore {
             }
         }
         match snap.keys.lookup(kid, alg) {
-            Lookup::Found(key) => return Ok(key.clone()),
+            Lookup::Found(key) => return Ok((key.clone(), snap.generation)),
             Lookup::WrongAlgorithm => return Err(AuthErrorKind::UnsupportedAlgorithm.into()),
             Lookup::Ambiguous => return Err(AuthErrorKind::UnknownKey.into()),
             Lookup::NotFound => {}
@@ -203,7 +212,7 @@ impl KeyStore {
         }
         let snap = self.fetch_now(snap.generation, true).await;
         match snap.keys.lookup(kid, alg) {
-            Lookup::Found(key) => Ok(key.clone()),
+            Lookup::Found(key) => Ok((key.clone(), snap.generation)),
             Lookup::WrongAlgorithm => Err(AuthErrorKind::UnsupportedAlgorithm.into()),
             _ => Err(AuthErrorKind::UnknownKey.into()),
         }
@@ -241,6 +250,9 @@ impl KeyStore {
                 metrics::counter!("tower_auth_jwks_fetches_total", "outcome" => "success").increment(1);
                 tracing::debug!(target: "tower_auth::jwks", issuer = %self.issuer, keys = next.keys.keys.len(), "JWKS fetched");
                 if changed {
+                    // Recorded before the cache is cleared: a validation that used an older key set
+                    // and finishes after the clear sees it and does not re-insert its token.
+                    self.last_removal.store(next.generation, Ordering::Release);
                     (self.on_change)();
                 }
                 next

@@ -309,8 +309,11 @@ impl JwtValidator {
             }
             cache.invalidate(key);
         }
-        let (principal, exp) = self.validate_uncached(token, now).await?;
-        if let Some((cache, key)) = cache_key {
+        let (principal, exp, keys) = self.validate_uncached(token, now).await?;
+        // Not remembered when the key set changed under this validation (a key removed or re-issued).
+        if let Some((cache, key)) = cache_key
+            && !keys.0.removed_since(keys.1)
+        {
             let left = (exp + inner.leeway - now).max(0.0);
             let ttl = Duration::from_secs_f64(left.min(86_400.0)).min(inner.cache_max_ttl);
             if !ttl.is_zero() {
@@ -320,7 +323,12 @@ impl JwtValidator {
         Ok(principal)
     }
 
-    async fn validate_uncached(&self, token: &str, now: f64) -> Result<(Principal, f64), AuthError> {
+    /// The full check; also returns the issuer's key store and the generation of the key set used.
+    async fn validate_uncached(
+        &self,
+        token: &str,
+        now: f64,
+    ) -> Result<(Principal, f64, (Arc<KeyStore>, u64)), AuthError> {
         let inner = &*self.inner;
         let jws = compact::parse(token)?;
         // typ: refuse other kinds of JWT before anything else (RFC 8725 §3.11).
@@ -344,7 +352,7 @@ impl JwtValidator {
         if !issuer.algorithms.contains(&alg) {
             return Err(AuthErrorKind::UnsupportedAlgorithm.into());
         }
-        let key = issuer.keys.key_for(jws.kid()?, alg).await?;
+        let (key, generation) = issuer.keys.key_for(jws.kid()?, alg).await?;
         if key.algorithm() != alg || !key.verify(jws.signing_input, &jws.signature) {
             return Err(AuthErrorKind::InvalidSignature.into());
         }
@@ -383,7 +391,7 @@ impl JwtValidator {
             return Err(AuthErrorKind::NotYetValid.into());
         }
         let principal = principal_from_claims(&iss, claims, exp, &issuer.roles)?;
-        Ok((principal, exp))
+        Ok((principal, exp, (issuer.keys.clone(), generation)))
     }
 }
 
