@@ -7,11 +7,8 @@
 //! prints summary tables of ratios measured in the same run.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
@@ -20,15 +17,8 @@ use tower::{Service, ServiceBuilder, ServiceExt as _};
 use tower_auth::apikey::{ApiKeyStore, ApiKeys, KeyFormat, MemoryStore, NewApiKey, SecretHash};
 use tower_auth::{AuthLayer, Authenticator};
 
-/// Polls a future that completes without waiting (memory store) to its output.
-fn ready<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the benchmarked future waited on I/O"),
-    }
-}
+mod common;
+use common::{measure, ready};
 
 fn sha256_like_the_store(id: &str, secret: &str) -> SecretHash {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
@@ -70,24 +60,6 @@ fn bench_pieces(c: &mut Criterion, case: &Case) {
         b.iter(|| black_box(ready(case.keys.verify(black_box(&case.key), None)).expect("valid")))
     });
     group.finish();
-}
-
-/// Median nanoseconds per call over `rounds` rounds of `iters` calls.
-fn measure(iters: u32, rounds: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..iters / 4 {
-        f();
-    }
-    let mut samples: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            start.elapsed().as_nanos() as f64 / f64::from(iters)
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[rounds / 2]
 }
 
 fn layer_summary(case: &Case) {

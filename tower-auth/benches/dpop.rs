@@ -5,10 +5,7 @@
 //! prints a summary table of ratios measured in the same run. Proofs are unique (a proof is accepted
 //! once), made before each measurement; signing is never timed.
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
@@ -20,18 +17,11 @@ use tower_auth::jwt::{Algorithm, Issuer, JwtValidator};
 use tower_auth::testkit::{DpopKey, LocalIssuer};
 use tower_auth::{Authenticator, Principal};
 
+mod common;
+use common::ready;
+
 const AUD: &str = "https://api.bench";
 const URL: &str = "https://api.bench/orders";
-
-/// Polls a future that completes without waiting (static keys, in-memory store) to its output.
-fn ready<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the benchmarked future waited on I/O"),
-    }
-}
 
 struct Bench {
     key: DpopKey,

@@ -7,10 +7,7 @@
 //! then prints a summary table of ratios measured in the same run.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
@@ -20,6 +17,9 @@ use tower_auth::introspection::Introspector;
 use tower_auth::jwt::Algorithm;
 use tower_auth::testkit::TestIssuer;
 use tower_auth::{AuthLayer, Authenticator};
+
+mod common;
+use common::{measure, ready};
 
 struct Setup {
     rt: tokio::runtime::Runtime,
@@ -47,34 +47,6 @@ fn setup() -> Setup {
     assert_eq!(introspector.upstream_calls(), 1);
     let auth = Authenticator::builder().introspection(introspector.clone()).build().expect("authenticator");
     Setup { rt, _issuer: issuer, introspector, auth, token }
-}
-
-/// Polls a future that completes without waiting (a cache hit, no I/O) to its output.
-fn ready<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the benchmarked future waited"),
-    }
-}
-
-/// Median nanoseconds per call over `rounds` rounds of `iters` calls.
-fn measure(iters: u32, rounds: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..iters / 4 {
-        f();
-    }
-    let mut samples: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            start.elapsed().as_nanos() as f64 / f64::from(iters)
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[rounds / 2]
 }
 
 /// An axum server with a public `/public` and an introspection-protected `/protected`.

@@ -6,11 +6,8 @@
 //! prints a summary table of ratios measured in the same run.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::Criterion;
 use http::{Request, Response};
@@ -19,18 +16,11 @@ use tower_auth::jwt::{Algorithm, Issuer, JwtValidator};
 use tower_auth::testkit::LocalIssuer;
 use tower_auth::{AuthLayer, Authenticator};
 
+mod common;
+use common::{measure, ready};
+
 const AUD: &str = "https://api.bench";
 const ALGS: [Algorithm; 5] = [Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA];
-
-/// Polls a future that completes without waiting (static keys, no I/O) to its output.
-fn ready<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the benchmarked future waited on I/O"),
-    }
-}
 
 struct Case {
     alg: Algorithm,
@@ -87,24 +77,6 @@ fn bench_jwt(c: &mut Criterion, cases: &[Case]) {
         });
         group.finish();
     }
-}
-
-/// Median nanoseconds per call over `rounds` rounds of `iters` calls.
-fn measure(iters: u32, rounds: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..iters / 4 {
-        f();
-    }
-    let mut samples: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            start.elapsed().as_nanos() as f64 / f64::from(iters)
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[rounds / 2]
 }
 
 fn summary(cases: &[Case]) {

@@ -6,11 +6,8 @@
 //! `redis://127.0.0.1:6379`); the bench stops with an error when it is unreachable.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -23,37 +20,12 @@ use tower_auth::ratelimit::{Quota, RateLimitLayer, RateLimiter, RedisStore};
 use tower_auth::testkit::LocalIssuer;
 use tower_auth::{AuthLayer, Authenticator, Mechanism, PeerAddr, Principal};
 
+mod common;
+use common::{measure, ready};
+
 const AUD: &str = "https://api.bench";
 /// Far above what the bench sends: every request is admitted, and counted.
 const UNLIMITED: Quota = Quota::per_second(1_000_000_000);
-
-/// Polls a future that completes without waiting to its output.
-fn ready<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the benchmarked future waited on I/O"),
-    }
-}
-
-/// Median nanoseconds per call over `rounds` rounds of `iters` calls.
-fn measure(iters: u32, rounds: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..iters / 4 {
-        f();
-    }
-    let mut samples: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            start.elapsed().as_nanos() as f64 / f64::from(iters)
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[rounds / 2]
-}
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
