@@ -17,7 +17,9 @@
 //! | [`AuthRejection`] | `ResponseError` | the extractors' error: status, `WWW-Authenticate`, problem+json body |
 //! | [`default_rejection`] | function | the error table as an `HttpResponse` |
 //! | [`RateLimitMiddleware`] | `Transform`, wrapped before (inside) the `AuthMiddleware` | per-principal quotas of a [`RateLimiter`](tower_auth::ratelimit::RateLimiter): 429 with `Retry-After` and `RateLimit` headers, the headers on every admitted response |
+//! | `tls::on_connect` (feature `tls`) | `HttpServer::on_connect` | each TLS connection's client certificate for the engine, with `bind_rustls_0_23` |
 //! | [`ActixRequestView`] | `RequestView` | the engine's view of an actix request (method, target, headers, peer, client certificate) |
+//! | [`protected_resource_metadata`] / [`MetadataRoute`] | `HttpServiceFactory` (`App::service`) | serves the RFC 9728 metadata document at `/.well-known/oauth-protected-resource…` |
 //!
 //! Scope, role and policy checks are middleware or extractors, never an actix `Guard`: a failing
 //! guard answers 404.
@@ -90,9 +92,12 @@
 mod authorize;
 mod error;
 mod extract;
+mod metadata;
 mod middleware;
 mod ratelimit;
 mod scope;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod view;
 
 #[cfg(test)]
@@ -101,6 +106,7 @@ mod tests;
 pub use authorize::{Authorize, Authorized, CheckAuthorization};
 pub use error::{AuthRejection, default_rejection};
 pub use extract::{Claims, Principal, Scoped};
+pub use metadata::{MetadataRoute, protected_resource_metadata};
 pub use middleware::{Auth, AuthMiddleware};
 pub use ratelimit::{RateLimit, RateLimitMiddleware};
 pub use scope::{CheckScopes, RequireScopes};

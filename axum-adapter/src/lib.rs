@@ -13,6 +13,8 @@
 //! | [`authorize`] | a [`Requirement`](tower_auth::Requirement) (roles, claims, mechanism, token age…) and / or a [`Policy`](tower_auth::Policy) for `route_layer` |
 //! | [`Authorized<R>`] | extractor that requires the [`Authorization`] of an [`AccessRule`] (403 otherwise) |
 //! | [`AuthRejection`] | the rejection of all of them, rendered with the error table |
+//! | [`protected_resource_metadata`] | a `Router` serving the RFC 9728 metadata document at `/.well-known/oauth-protected-resource…` |
+//! | `tls::serve` (feature `tls`) | serves a `Router` over TLS; each request carries its connection's client certificate and peer address |
 //!
 //! ```
 //! use axum::{Router, routing::get, body::Body, http::{Request, StatusCode}};
@@ -48,6 +50,13 @@
 //! assert_eq!(denied.headers()["www-authenticate"], "Bearer");
 //! # }
 //! ```
+
+#[cfg(feature = "tls")]
+pub mod tls;
+
+mod metadata;
+
+pub use metadata::protected_resource_metadata;
 
 use std::marker::PhantomData;
 use std::net::SocketAddr;

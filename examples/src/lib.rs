@@ -11,9 +11,11 @@ use tower_auth::apikey::{ApiKeyStore, ApiKeys, FileStore, MemoryStore, NewApiKey
 use tower_auth::dpop::{Dpop, RedisReplayStore};
 use tower_auth::introspection::{Introspector, RedisCache};
 use tower_auth::jwt::{Issuer, JwtValidator};
+use tower_auth::mtls::{CertificateAuthentication, ClientCertificates, IdentityMapping, ProxyHeader, TrustedProxies};
 use tower_auth::ratelimit::{Quota, RateLimiter, RedisStore, parse_quota};
 use tower_auth::testkit::LocalIssuer;
-use tower_auth::{Authenticator, Principal, RoleClaims};
+use tower_auth::tls::{ServerTls, rustls::ServerConfig};
+use tower_auth::{Authenticator, Principal, ResourceMetadata, RoleClaims};
 
 /// The default listen address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -22,10 +24,9 @@ pub const DEFAULT_AUDIENCE: &str = "https://api.tower-auth.test";
 /// The realm of challenges.
 pub const REALM: &str = "tower-auth";
 
-/// Contract variables whose mechanisms this build does not implement yet: a set one is reported
-/// on standard error at start-up rather than silently ignored.
-const NOT_YET_SUPPORTED: &[&str] =
-    &["TOWER_AUTH_TRUSTED_PROXIES", "TOWER_AUTH_TLS_CERT", "TOWER_AUTH_TLS_KEY", "TOWER_AUTH_TLS_CLIENT_CA"];
+/// The scopes of a principal authenticated by its client certificate (with
+/// `TOWER_AUTH_TLS_CLIENT_CA`): those of the demo `TOKEN`.
+pub const CLIENT_CERT_SCOPES: [&str; 1] = ["orders:read"];
 
 /// The quickstart's configuration, from the environment.
 #[derive(Debug, Clone)]
@@ -49,8 +50,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// `TOWER_AUTH_DPOP_NONCE` (`on` / `off`): require server-issued DPoP nonces. Defaults to off.
     pub dpop_nonce: bool,
-    /// `TOWER_AUTH_PUBLIC_URL`: the origin clients use, for DPoP `htu` checks; `None` = `http://` +
-    /// the address actually bound.
+    /// `TOWER_AUTH_PUBLIC_URL`: the origin clients use, for DPoP `htu` checks; `None` = `http://`
+    /// (`https://` with TLS) + the address actually bound.
     pub public_url: Option<String>,
     /// `TOWER_AUTH_RATE_LIMIT`: the quota per principal (per client address for anonymous
     /// requests) on the protected routes; `None` = `off`. Defaults to [`DEFAULT_RATE_LIMIT`].
@@ -63,6 +64,91 @@ pub struct Config {
     /// (one atomic script per request, failing open with a warning while Redis is unreachable). The
     /// failed-authentication counts stay per replica.
     pub redis_url: Option<String>,
+    /// `TOWER_AUTH_TLS_CERT` and `TOWER_AUTH_TLS_KEY`: PEM files (the certificate chain, the private
+    /// key), read at start-up; the server speaks HTTPS only. `None` = plain HTTP.
+    pub tls: Option<TlsPem>,
+    /// `TOWER_AUTH_TLS_CLIENT_CA`: a PEM file of the CA (or CAs) client certificates must chain to,
+    /// read at start-up. With TLS, client certificates are requested (not required: tokens and API
+    /// keys keep working) and one from another CA fails the handshake; certificates forwarded by
+    /// trusted proxies must chain to it to authenticate. Turns certificate authentication on.
+    pub client_ca: Option<Vec<u8>>,
+    /// `TOWER_AUTH_TRUSTED_PROXIES`: the peers (CIDRs, comma separated) whose certificate header
+    /// ([`client_cert_header`](Self::client_cert_header)) is read; from them, and only from them, the
+    /// header is the client's certificate. `None` = no header is ever read.
+    pub trusted_proxies: Option<TrustedProxies>,
+    /// `TOWER_AUTH_CLIENT_CERT_HEADER` (an extension of the contract): the header trusted proxies
+    /// forward the certificate in, `client-cert` (RFC 9440 `Client-Cert` / `Client-Cert-Chain`),
+    /// `xfcc` (Envoy `x-forwarded-client-cert`) or `nginx:<header name>` (nginx
+    /// `$ssl_client_escaped_cert`). Defaults to `client-cert`.
+    pub client_cert_header: ProxyHeader,
+    /// `TOWER_AUTH_CLIENT_CERT_IDENTITY` (an extension of the contract): which name of a client
+    /// certificate is the principal's `sub`: `spiffe_id`, `dns_san`, `uri_san`, `email` or
+    /// `subject_cn`. Defaults to [`DEFAULT_CLIENT_CERT_IDENTITY`].
+    pub client_cert_identity: IdentityMapping,
+}
+
+/// The default of `TOWER_AUTH_CLIENT_CERT_IDENTITY`: the SPIFFE ID (`spiffe://…` URI SAN) of an
+/// X.509-SVID. A certificate without one does not authenticate (401), though it still serves
+/// tokens bound to it.
+pub const DEFAULT_CLIENT_CERT_IDENTITY: IdentityMapping = IdentityMapping::SpiffeId;
+
+/// The PEM contents of `TOWER_AUTH_TLS_CERT` and `TOWER_AUTH_TLS_KEY`. `Debug` never shows the key.
+#[derive(Clone)]
+pub struct TlsPem {
+    /// The certificate chain, end-entity first.
+    pub cert_chain: Vec<u8>,
+    /// The private key (PKCS #8, PKCS #1 or SEC1).
+    pub private_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsPem").field("cert_chain_bytes", &self.cert_chain.len()).finish_non_exhaustive()
+    }
+}
+
+impl TlsPem {
+    /// The rustls configuration: client certificates requested and verified against `client_ca`,
+    /// when given.
+    pub fn server_tls(&self, client_ca: Option<&[u8]>) -> ServerTls {
+        let tls = ServerTls::from_pem(&self.cert_chain, &self.private_key);
+        match client_ca {
+            Some(ca) => tls.client_ca_pem(ca),
+            None => tls,
+        }
+    }
+}
+
+/// Parses `TOWER_AUTH_CLIENT_CERT_HEADER`: `client-cert`, `xfcc` or `nginx:<header name>`.
+pub fn parse_client_cert_header(value: &str) -> Result<ProxyHeader, String> {
+    let value = value.trim();
+    match value.to_ascii_lowercase().as_str() {
+        "client-cert" => return Ok(ProxyHeader::ClientCert),
+        "xfcc" => return Ok(ProxyHeader::Xfcc),
+        _ => {}
+    }
+    match value.split_once(':') {
+        Some((kind, name)) if kind.trim().eq_ignore_ascii_case("nginx") && !name.trim().is_empty() => {
+            Ok(ProxyHeader::NginxPem(name.trim().to_owned()))
+        }
+        _ => Err(format!("{value:?}: use client-cert, xfcc or nginx:<header name>")),
+    }
+}
+
+/// Parses `TOWER_AUTH_CLIENT_CERT_IDENTITY`: `spiffe_id`, `dns_san`, `uri_san`, `email` or
+/// `subject_cn`.
+pub fn parse_client_cert_identity(value: &str) -> Result<IdentityMapping, String> {
+    const ALL: [IdentityMapping; 5] = [
+        IdentityMapping::SpiffeId,
+        IdentityMapping::DnsSan,
+        IdentityMapping::UriSan,
+        IdentityMapping::Email,
+        IdentityMapping::SubjectCn,
+    ];
+    let value = value.trim();
+    ALL.into_iter()
+        .find(|m| m.as_str().eq_ignore_ascii_case(value))
+        .ok_or_else(|| format!("{value:?}: use spiffe_id, dns_san, uri_san, email or subject_cn"))
 }
 
 /// The default of `TOWER_AUTH_RATE_LIMIT`: `100/s,burst=200`.
@@ -129,11 +215,7 @@ impl Config {
     /// a secret) is reported on standard error and ends the process with status 2.
     pub fn from_env() -> Self {
         let (introspection_client, introspection_cache_ttl) = introspection_from_env();
-        for name in NOT_YET_SUPPORTED {
-            if var(name).is_some() {
-                eprintln!("warning: {name} is set but this build does not support it yet; ignoring it");
-            }
-        }
+        let (tls, client_ca, trusted_proxies) = certificates_from_env();
         Self {
             addr: var("TOWER_AUTH_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned()),
             issuer: var("TOWER_AUTH_ISSUER").map(|i| i.trim().to_owned()),
@@ -151,8 +233,68 @@ impl Config {
             rate_limit: quota_var("TOWER_AUTH_RATE_LIMIT", DEFAULT_RATE_LIMIT),
             failed_auth_limit: quota_var("TOWER_AUTH_FAILED_AUTH_LIMIT", DEFAULT_FAILED_AUTH_LIMIT),
             redis_url: var("TOWER_AUTH_REDIS_URL").map(|u| u.trim().to_owned()),
+            tls,
+            client_ca,
+            trusted_proxies,
+            client_cert_header: match var("TOWER_AUTH_CLIENT_CERT_HEADER") {
+                None => ProxyHeader::ClientCert,
+                Some(v) => {
+                    parse_client_cert_header(&v).unwrap_or_else(|e| invalid("TOWER_AUTH_CLIENT_CERT_HEADER", &e))
+                }
+            },
+            client_cert_identity: match var("TOWER_AUTH_CLIENT_CERT_IDENTITY") {
+                None => DEFAULT_CLIENT_CERT_IDENTITY,
+                Some(v) => {
+                    parse_client_cert_identity(&v).unwrap_or_else(|e| invalid("TOWER_AUTH_CLIENT_CERT_IDENTITY", &e))
+                }
+            },
         }
     }
+}
+
+/// A PEM file named by the variable `name`, read now (unreadable: reported, exit status 2).
+fn pem_file(name: &str) -> Option<Vec<u8>> {
+    let path = var(name)?;
+    let path = path.trim();
+    Some(std::fs::read(path).unwrap_or_else(|e| invalid(name, &format!("cannot read {path}: {e}"))))
+}
+
+/// The TLS and client-certificate variables, checked at start-up: both halves of the key pair, PEM
+/// that parses, a key that matches the certificate, a usable client CA, CIDRs that parse.
+fn certificates_from_env() -> (Option<TlsPem>, Option<Vec<u8>>, Option<TrustedProxies>) {
+    let (cert, key) = (pem_file("TOWER_AUTH_TLS_CERT"), pem_file("TOWER_AUTH_TLS_KEY"));
+    let client_ca = pem_file("TOWER_AUTH_TLS_CLIENT_CA");
+    let tls = match (cert, key) {
+        (None, None) => None,
+        (Some(cert_chain), Some(private_key)) => Some(TlsPem { cert_chain, private_key }),
+        (Some(_), None) => invalid("TOWER_AUTH_TLS_KEY", "must be set with TOWER_AUTH_TLS_CERT"),
+        (None, Some(_)) => invalid("TOWER_AUTH_TLS_CERT", "must be set with TOWER_AUTH_TLS_KEY"),
+    };
+    if let Some(tls) = &tls
+        && let Err(e) = tls.server_tls(client_ca.as_deref()).build()
+    {
+        invalid("TOWER_AUTH_TLS_CERT / _KEY / _CLIENT_CA", e.message());
+    }
+    if let Some(ca) = &client_ca
+        && let Err(e) = ClientCertificates::new().proxy_ca_pem(ca)
+    {
+        invalid("TOWER_AUTH_TLS_CLIENT_CA", e.message());
+    }
+    let trusted_proxies = var("TOWER_AUTH_TRUSTED_PROXIES")
+        .map(|v| v.parse::<TrustedProxies>().unwrap_or_else(|e| invalid("TOWER_AUTH_TRUSTED_PROXIES", e.message())));
+    if client_ca.is_some() && tls.is_none() && trusted_proxies.is_none() {
+        eprintln!(
+            "warning: TOWER_AUTH_TLS_CLIENT_CA is set without TOWER_AUTH_TLS_CERT or TOWER_AUTH_TRUSTED_PROXIES: \
+             no request can carry a client certificate"
+        );
+    }
+    if trusted_proxies.is_some() && client_ca.is_none() {
+        eprintln!(
+            "warning: TOWER_AUTH_TRUSTED_PROXIES without TOWER_AUTH_TLS_CLIENT_CA: forwarded certificates serve \
+             certificate-bound tokens but do not authenticate"
+        );
+    }
+    (tls, client_ca, trusted_proxies)
 }
 
 /// The introspection variables: used with `TOWER_AUTH_ISSUER` only (the endpoint comes from its
@@ -190,8 +332,11 @@ pub struct Setup {
     pub authenticator: Authenticator,
     /// The embedded issuer, when no `TOWER_AUTH_ISSUER` is set.
     pub embedded: Option<LocalIssuer>,
-    /// The origin the server is reachable at, `http://HOST:PORT`.
+    /// The origin the server is reachable at, `http://HOST:PORT` (`https://` with TLS).
     pub origin: String,
+    /// The TLS configuration (`TOWER_AUTH_TLS_CERT` / `…_KEY`, client certificates requested with
+    /// `…_CLIENT_CA`); `None` = plain HTTP.
+    pub tls: Option<ServerConfig>,
     /// The generated demo API key (scope `orders:read`), when no key store is configured.
     pub demo_api_key: Option<PlaintextKey>,
     /// The per-principal limiter of the protected routes (`TOWER_AUTH_RATE_LIMIT`), unless `off`.
@@ -202,7 +347,8 @@ pub struct Setup {
 /// store and the introspection cache are shared through Redis, which must answer at start-up (a
 /// replica that cannot reach the shared replay store must not accept proofs on its own).
 pub async fn setup(config: &Config, bound: SocketAddr) -> Result<Setup, tower_auth::ConfigError> {
-    let origin = format!("http://{bound}");
+    let tls = config.tls.as_ref().map(|pem| pem.server_tls(config.client_ca.as_deref()).build()).transpose()?;
+    let origin = format!("{}://{bound}", if tls.is_some() { "https" } else { "http" });
     let (issuer, embedded) = match &config.issuer {
         Some(url) => (Issuer::discover(url.clone()), None),
         None => {
@@ -214,6 +360,7 @@ pub async fn setup(config: &Config, bound: SocketAddr) -> Result<Setup, tower_au
     // Roles for `GET /reports` from every well-known claim: Keycloak `realm_access.roles` and
     // `resource_access.<client>.roles`, Auth0 `permissions`, Okta `groups`, Entra ID `roles`.
     let issuer = issuer.roles_from(RoleClaims::well_known());
+    let issuer_name = issuer.name().to_owned();
     let validator = JwtValidator::builder().issuer(issuer).audience(config.audience.clone()).build()?;
     let mut authenticator = Authenticator::builder().jwt(validator).realm(REALM);
     // Opaque tokens of a real issuer: RFC 7662 at the endpoint its discovery document names.
@@ -240,14 +387,52 @@ pub async fn setup(config: &Config, bound: SocketAddr) -> Result<Setup, tower_au
     let dpop = dpop.build()?;
     let authenticator = authenticator.dpop(dpop);
     let (api_keys, demo_api_key) = api_keys(config)?;
-    let mut authenticator = authenticator.api_keys(api_keys);
+    let mut authenticator = authenticator.api_keys(api_keys).client_certificates(client_certificates(config)?);
+    // RFC 8705 §2: with a client CA, a request with no other credential is authenticated by its
+    // certificate (verified by the handshake, or chained to the CA when a trusted proxy forwards it).
+    if config.client_ca.is_some() {
+        authenticator = authenticator.certificate_authentication(
+            CertificateAuthentication::new(config.client_cert_identity).scopes(CLIENT_CERT_SCOPES),
+        );
+    }
     // I7: guessing keys or flooding the issuer with junk tokens is throttled per client address.
     if let Some(quota) = config.failed_auth_limit {
         authenticator = authenticator.failed_auth_limit(quota);
     }
+    // RFC 9728: the metadata document at `/.well-known/oauth-protected-resource` and
+    // `resource_metadata` in every challenge.
+    authenticator = authenticator.resource_metadata(resource_metadata(config, &origin, &issuer_name));
     let authenticator = authenticator.build()?;
     let rate_limiter = rate_limiter(config)?;
-    Ok(Setup { authenticator, embedded, origin, demo_api_key, rate_limiter })
+    Ok(Setup { authenticator, embedded, origin, tls, demo_api_key, rate_limiter })
+}
+
+/// Where client certificates come from: the TLS connection; with `TOWER_AUTH_TRUSTED_PROXIES`, the
+/// header of those peers instead (chained to `TOWER_AUTH_TLS_CLIENT_CA` to authenticate).
+fn client_certificates(config: &Config) -> Result<ClientCertificates, tower_auth::ConfigError> {
+    let mut certificates = ClientCertificates::new();
+    if let Some(proxies) = &config.trusted_proxies {
+        certificates = certificates.trusted_proxies(proxies.clone()).proxy_header(config.client_cert_header.clone());
+        if let Some(ca) = &config.client_ca {
+            certificates = certificates.proxy_ca_pem(ca)?;
+        }
+    }
+    Ok(certificates)
+}
+
+/// The protected resource metadata (RFC 9728): the resource is the public origin
+/// (`TOWER_AUTH_PUBLIC_URL`, else the address bound), its authorization server the issuer (the
+/// embedded one or `TOWER_AUTH_ISSUER`), its scopes those of the routes.
+fn resource_metadata(config: &Config, origin: &str, issuer: &str) -> ResourceMetadata {
+    let resource = config.public_url.clone().unwrap_or_else(|| origin.to_owned());
+    // The demo serves the origin it is given, plain HTTP included (RFC 9728 asks for https).
+    let http = resource.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
+    ResourceMetadata::new(resource)
+        .authorization_servers([issuer])
+        .scopes_supported(["orders:read", "orders:write", "admin"])
+        .resource_name("tower-auth quickstart")
+        .tls_client_certificate_bound_access_tokens(config.tls.is_some() || config.trusted_proxies.is_some())
+        .insecure_allow_http(http)
 }
 
 /// The per-principal limiter: in process, or in Redis with `TOWER_AUTH_REDIS_URL` (connected on
@@ -398,7 +583,26 @@ mod tests {
     }
 
     #[test]
+    fn client_certificate_variables() {
+        assert_eq!(parse_client_cert_header("client-cert"), Ok(ProxyHeader::ClientCert));
+        assert_eq!(parse_client_cert_header(" XFCC "), Ok(ProxyHeader::Xfcc));
+        assert_eq!(
+            parse_client_cert_header("nginx:X-SSL-Client-Cert"),
+            Ok(ProxyHeader::NginxPem("X-SSL-Client-Cert".into()))
+        );
+        for bad in ["", "nginx", "nginx:", "envoy", "client_cert"] {
+            assert!(parse_client_cert_header(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_client_cert_identity("spiffe_id"), Ok(IdentityMapping::SpiffeId));
+        assert_eq!(parse_client_cert_identity("SUBJECT_CN"), Ok(IdentityMapping::SubjectCn));
+        assert_eq!(parse_client_cert_identity("dns_san"), Ok(IdentityMapping::DnsSan));
+        assert!(parse_client_cert_identity("cn").is_err());
+    }
+
+    #[test]
     fn secret_not_in_debug() {
+        let tls = TlsPem { cert_chain: b"chain".to_vec(), private_key: b"hunter2-key".to_vec() };
+        assert!(!format!("{tls:?}").contains("hunter2"));
         let c = IntrospectionClient { client_id: "api".into(), client_secret: "hunter2".into() };
         assert!(!format!("{c:?}").contains("hunter2"));
     }

@@ -8,6 +8,7 @@
 
 pub mod api_key;
 pub mod authorization;
+pub mod cert_headers;
 mod common;
 pub mod compact_jws;
 pub mod dpop_proof;
@@ -22,7 +23,7 @@ pub use common::{FuzzView, run_ready};
 pub type Target = fn(&[u8]);
 
 /// Every target, by name, for the replay test.
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("compact_jws", compact_jws::run),
     ("authorization", authorization::run),
     ("jwks", jwks::run),
@@ -31,4 +32,5 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("api_key", api_key::run),
     ("strict_json", strict_json::run),
     ("quota", quota::run),
+    ("cert_headers", cert_headers::run),
 ];

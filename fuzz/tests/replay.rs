@@ -111,4 +111,8 @@ fn seeds_reach_acceptance() {
     assert!(!tower_auth_fuzz::introspection::accepts(&seed("introspection", "inactive")));
     assert!(tower_auth_fuzz::api_key::accepts(&seed("api_key", "valid")));
     assert!(!tower_auth_fuzz::api_key::accepts(&seed("api_key", "bad_checksum")));
+    for name in ["client_cert", "client_cert_chain", "nginx", "xfcc", "der"] {
+        assert!(tower_auth_fuzz::cert_headers::accepts(&seed("cert_headers", name)), "cert_headers/{name}");
+    }
+    assert!(!tower_auth_fuzz::cert_headers::accepts(&seed("cert_headers", "truncated_der")));
 }

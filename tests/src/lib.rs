@@ -9,6 +9,7 @@
 //! | `POST /orders` | scope `orders:write` (same mechanisms) | 201, JSON: `created` |
 //! | `GET /admin` | scope `admin` (the `Scoped<AdminScope>` extractor) | JSON: `admin` |
 //! | `GET /whoami` | only with an optional authenticator (`Option<Principal>`) | JSON: like `/me`, or `{"anonymous": true}` |
+//! | `GET /.well-known/oauth-protected-resource…` | public; only when `auth` has [resource metadata](tower_auth::metadata) | the RFC 9728 document (adapters' `protected_resource_metadata`) |
 //!
 //! ```no_run
 //! use tower_auth_tests::{Framework, http_client, serve};
@@ -29,6 +30,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_auth::{Authenticator, ScopeRequirement, ScopeSet};
+
+mod fault_proxy;
+pub use fault_proxy::{FaultProxy, ProxyMode};
 
 /// The web framework serving the routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -175,7 +179,11 @@ pub async fn serve(
 }
 
 async fn wait_until_up(server: &TestServer) -> io::Result<()> {
-    let client = http_client();
+    wait_until_answers(server, &http_client()).await
+}
+
+/// Waits until `client` gets a success from `GET /healthz` of `server`.
+async fn wait_until_answers(server: &TestServer, client: &reqwest::Client) -> io::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(res) = client.get(server.url("/healthz")).send().await
@@ -226,6 +234,11 @@ mod axum_server {
     }
 
     pub(super) async fn start(auth: Authenticator, optional: Option<Authenticator>) -> io::Result<TestServer> {
+        let metadata = auth
+            .resource_metadata()
+            .map(|_| tower_auth_axum::protected_resource_metadata(&auth))
+            .transpose()
+            .map_err(io::Error::other)?;
         let protected = Router::new()
             .route("/me", get(me))
             .route(
@@ -237,6 +250,9 @@ mod axum_server {
             .route("/admin", get(admin))
             .layer(auth_layer(auth));
         let mut app = Router::new().route("/healthz", get(healthz)).merge(protected);
+        if let Some(metadata) = metadata {
+            app = app.merge(metadata);
+        }
         if let Some(optional) = optional {
             app = app.merge(Router::new().route("/whoami", get(whoami)).layer(auth_layer(optional)));
         }
@@ -279,6 +295,11 @@ mod actix_server {
     }
 
     pub(super) async fn start(auth: Authenticator, optional: Option<Authenticator>) -> io::Result<TestServer> {
+        let metadata = auth
+            .resource_metadata()
+            .map(|_| tower_auth_actix::protected_resource_metadata(&auth))
+            .transpose()
+            .map_err(io::Error::other)?;
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<io::Result<actix_web::dev::ServerHandle>>();
@@ -286,6 +307,9 @@ mod actix_server {
             actix_web::rt::System::new().block_on(async move {
                 let factory = move || {
                     let mut app = App::new().route("/healthz", web::get().to(healthz));
+                    if let Some(metadata) = &metadata {
+                        app = app.service(metadata.clone());
+                    }
                     if let Some(optional) = &optional {
                         app = app.service(
                             web::resource("/whoami")
@@ -583,6 +607,124 @@ mod actix_rate_limited {
             framework: Framework::Actix,
             addr,
             base_url: format!("http://{addr}"),
+            stop: Stop::Actix(handle),
+        })
+    }
+}
+
+/// Starts the certificate routes on `framework` over TLS with `tls` (a configuration from
+/// [`ServerTls`](tower_auth::tls::ServerTls); give it a client CA to request client certificates),
+/// listening on 127.0.0.1:0, and waits until `client` gets an answer from `GET /healthz`: `client`
+/// must trust the server certificate, which must name the IP address 127.0.0.1. The base URL is
+/// `https://127.0.0.1:PORT`.
+///
+/// axum serves with `tower_auth_axum::tls::serve`; actix-web with `listen_rustls_0_23` and
+/// `HttpServer::on_connect(tower_auth_actix::tls::on_connect)`.
+///
+/// | route | protection | answer |
+/// |---|---|---|
+/// | `GET /healthz` | public | `ok` |
+/// | `GET /me` | any valid credential (a client certificate with certificate authentication) | JSON like [`principal_json`] |
+/// | `GET /orders` | scope `orders:read` | JSON: `orders`, `for` |
+pub async fn serve_tls(
+    framework: Framework,
+    auth: Authenticator,
+    tls: tower_auth::tls::rustls::ServerConfig,
+    client: &reqwest::Client,
+) -> io::Result<TestServer> {
+    let server = match framework {
+        Framework::Axum => axum_tls::start(auth, tls).await?,
+        Framework::Actix => actix_tls::start(auth, tls).await?,
+    };
+    wait_until_answers(&server, client).await?;
+    Ok(server)
+}
+
+fn orders_json(principal: &tower_auth::Principal) -> Value {
+    json!({ "orders": [], "for": principal.subject() })
+}
+
+mod axum_tls {
+    use super::*;
+    use axum::Json;
+    use axum::Router;
+    use axum::routing::get;
+    use tower_auth::tls::rustls::ServerConfig;
+    use tower_auth_axum::{Principal, auth_layer, require_all};
+
+    pub(super) async fn start(auth: Authenticator, tls: ServerConfig) -> io::Result<TestServer> {
+        let protected = Router::new()
+            .route("/me", get(|Principal(p): Principal| async move { Json(principal_json(&p)) }))
+            .route(
+                "/orders",
+                get(|Principal(p): Principal| async move { Json(orders_json(&p)) })
+                    .route_layer(require_all(["orders:read"])),
+            )
+            .layer(auth_layer(auth));
+        let app = Router::new().route("/healthz", get(|| async { "ok" })).merge(protected);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = tower_auth_axum::tls::serve(listener, tls, app).await;
+        });
+        Ok(TestServer { framework: Framework::Axum, addr, base_url: format!("https://{addr}"), stop: Stop::Axum(task) })
+    }
+}
+
+mod actix_tls {
+    use super::*;
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    use tower_auth::tls::rustls::ServerConfig;
+    use tower_auth_actix::{AuthMiddleware, Principal, RequireScopes};
+
+    async fn me(who: Principal) -> HttpResponse {
+        HttpResponse::Ok().json(principal_json(&who))
+    }
+
+    async fn orders(who: Principal) -> HttpResponse {
+        HttpResponse::Ok().json(orders_json(&who))
+    }
+
+    pub(super) async fn start(auth: Authenticator, tls: ServerConfig) -> io::Result<TestServer> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<io::Result<actix_web::dev::ServerHandle>>();
+        std::thread::Builder::new().name(format!("actix-tls-{addr}")).spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let factory = move || {
+                    let protected = web::scope("")
+                        .wrap(AuthMiddleware::new(auth.clone()))
+                        .route("/me", web::get().to(me))
+                        .service(
+                            web::resource("/orders")
+                                .wrap(RequireScopes::all_of(["orders:read"]))
+                                .route(web::get().to(orders)),
+                        );
+                    App::new().route("/healthz", web::get().to(|| async { "ok" })).service(protected)
+                };
+                let server = HttpServer::new(factory)
+                    .workers(1)
+                    .disable_signals()
+                    .on_connect(tower_auth_actix::tls::on_connect)
+                    .listen_rustls_0_23(listener, tls);
+                let server = match server {
+                    Ok(server) => server.run(),
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                if tx.send(Ok(server.handle())).is_err() {
+                    return;
+                }
+                let _ = server.await;
+            });
+        })?;
+        let handle = rx.await.map_err(|_| io::Error::other("the actix-web thread ended before starting"))??;
+        Ok(TestServer {
+            framework: Framework::Actix,
+            addr,
+            base_url: format!("https://{addr}"),
             stop: Stop::Actix(handle),
         })
     }

@@ -13,19 +13,16 @@
 //!   blackholes) get the configured failure mode, and no request waits much past the timeout.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 use tower_auth::apikey::{ApiKeys, MemoryStore, NewApiKey};
 use tower_auth::introspection::Introspector;
 use tower_auth::jwt::{Algorithm, Issuer, JwtValidator};
 use tower_auth::ratelimit::{FailedAuthLimit, FailureMode, Quota, RateLimitHeaders, RateLimiter, RedisStore};
 use tower_auth::testkit::{LocalIssuer, TestIssuer};
 use tower_auth::{Authenticator, ManualClock};
-use tower_auth_tests::{Framework, TestServer, http_client, serve, serve_rate_limited};
+use tower_auth_tests::{FaultProxy, Framework, ProxyMode, TestServer, http_client, serve, serve_rate_limited};
 
 const AUD: &str = "https://api.test";
 const QUOTA_EXCEEDED: &str = "https://iana.org/assignments/http-problem-types#quota-exceeded";
@@ -598,72 +595,13 @@ fn expect_failure_mode(answer: &Answer, framework: Framework, mode: FailureMode)
     }
 }
 
-/// A TCP proxy to Redis that can stop all traffic: in `Blackhole`, it drops every open connection
-/// and holds new ones open without a byte of answer — a Redis that stopped responding.
-struct Proxy {
-    addr: SocketAddr,
-    mode: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(target: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (mode, watcher) = watch::channel(true);
-        let task = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let mut watcher = watcher.clone();
-                tokio::spawn(async move {
-                    if *watcher.borrow() {
-                        let Ok(mut upstream) = TcpStream::connect(target).await else { return };
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut upstream) => {}
-                            _ = watcher.wait_for(|forward| !*forward) => {}
-                        }
-                    } else {
-                        let _ = watcher.wait_for(|forward| *forward).await;
-                    }
-                });
-            }
-        });
-        Self { addr, mode, task }
-    }
-
-    fn forward(&self, on: bool) {
-        self.mode.send_replace(on);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// `redis://[user@]host:port[/db]` → the Redis address, and the URL with `host:port` replaced by
-/// another address (the proxy's).
-async fn through(url: &str) -> (SocketAddr, impl Fn(SocketAddr) -> String) {
-    let rest = url.strip_prefix("redis://").unwrap_or_else(|| panic!("a redis:// URL, not {url}"));
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let (userinfo, hostport) = match authority.rsplit_once('@') {
-        Some((user, hostport)) => (format!("{user}@"), hostport),
-        None => (String::new(), authority),
-    };
-    let target = tokio::net::lookup_host(hostport).await.expect("resolve Redis").next().expect("an address");
-    let path = path.to_owned();
-    (target, move |via: SocketAddr| format!("redis://{userinfo}{via}{path}"))
-}
-
 #[tokio::test]
 async fn redis_stopped_mid_test_gets_the_configured_behaviour_then_recovers() {
     let url = reachable_redis().await;
     for framework in Framework::ALL {
         for mode in [FailureMode::Open, FailureMode::Closed] {
             let (issuer, auth) = local_auth();
-            let (redis, proxied) = through(&url).await;
-            let proxy = Proxy::start(redis).await;
-            let proxied = proxied(proxy.addr);
+            let (proxy, proxied) = FaultProxy::in_front_of(&url, 6379).await.expect("a proxy in front of Redis");
             let store = RedisStore::new(&proxied)
                 .expect("url")
                 .prefix(unique_prefix("stopped"))
@@ -681,14 +619,17 @@ async fn redis_stopped_mid_test_gets_the_configured_behaviour_then_recovers() {
                 assert_eq!(ok.rate_limit().1.int("r"), expected_r, "{framework} {mode:?}");
             }
             // Traffic stops: open connections drop, new ones get no answer.
-            proxy.forward(false);
+            proxy.set(ProxyMode::Down).await.expect("cut");
+            proxy.set(ProxyMode::Hang).await.expect("hang");
             for _ in 0..3 {
                 let answer = get(&server, &token).await;
                 assert!(answer.elapsed < HANG, "{framework} {mode:?}: a request hung for {:?}", answer.elapsed);
                 expect_failure_mode(&answer, framework, mode);
             }
-            // Traffic resumes: the store reconnects, and the count went on where it was.
-            proxy.forward(true);
+            // Traffic resumes (the silent connections are closed): the store reconnects, and the
+            // count went on where it was.
+            proxy.set(ProxyMode::Down).await.expect("cut");
+            proxy.set(ProxyMode::Forward).await.expect("restore");
             let back = get(&server, &token).await;
             assert_eq!(back.status, 200, "{framework} {mode:?}: {back:?}");
             assert_eq!(back.rate_limit().1.int("r"), 7, "{framework} {mode:?}");

@@ -9,6 +9,8 @@ use crate::error::AuthScheme;
 use crate::error::{AuthError, AuthErrorKind, ChallengeParams, ConfigError};
 use crate::introspection::Introspector;
 use crate::jwt::JwtValidator;
+use crate::metadata::{MetadataEndpoint, ResourceMetadata};
+use crate::mtls::{CertificateAuthentication, ClientCertificates};
 use crate::principal::Binding;
 use crate::principal::{Mechanism, Principal};
 use crate::view::{HeaderLookup, RequestView};
@@ -31,9 +33,12 @@ struct Inner {
     introspect_jwts: bool,
     api_keys: Option<ApiKeys>,
     dpop: Option<Dpop>,
+    certificates: ClientCertificates,
+    certificate_auth: Option<CertificateAuthentication>,
     optional: bool,
     preflight_passthrough: bool,
     challenge: Arc<ChallengeParams>,
+    resource_metadata: Option<MetadataEndpoint>,
     request_id_header: String,
     sources: CredentialSources,
     failed_auth: Option<crate::ratelimit::FailedAuthLimiter>,
@@ -46,10 +51,13 @@ impl std::fmt::Debug for Authenticator {
             .field("introspection", &self.inner.introspection)
             .field("api_keys", &self.inner.api_keys)
             .field("dpop", &self.inner.dpop)
+            .field("client_certificates", &self.inner.certificates)
+            .field("certificate_authentication", &self.inner.certificate_auth)
             .field("introspect_jwts", &self.inner.introspect_jwts)
             .field("optional", &self.inner.optional)
             .field("preflight_passthrough", &self.inner.preflight_passthrough)
             .field("challenge", &self.inner.challenge)
+            .field("resource_metadata", &self.inner.resource_metadata.as_ref().map(MetadataEndpoint::url))
             .field("failed_auth", &self.inner.failed_auth)
             .finish_non_exhaustive()
     }
@@ -63,10 +71,13 @@ pub struct AuthenticatorBuilder {
     introspection: Option<Introspector>,
     api_keys: Option<ApiKeys>,
     dpop: Option<Dpop>,
+    certificates: Option<ClientCertificates>,
+    certificate_auth: Option<CertificateAuthentication>,
     introspect_jwts: bool,
     optional: bool,
     preflight_passthrough: bool,
     realm: Option<String>,
+    resource_metadata: Option<ResourceMetadata>,
     request_id_header: String,
     failed_auth: Option<crate::ratelimit::FailedAuthLimit>,
 }
@@ -80,9 +91,12 @@ impl Authenticator {
             introspect_jwts: false,
             api_keys: None,
             dpop: None,
+            certificates: None,
+            certificate_auth: None,
             optional: false,
             preflight_passthrough: true,
             realm: None,
+            resource_metadata: None,
             request_id_header: "x-request-id".to_owned(),
             failed_auth: None,
         }
@@ -108,9 +122,26 @@ impl Authenticator {
         self.inner.dpop.as_ref()
     }
 
+    /// Where client certificates come from (the TLS connection, trusted proxies' headers).
+    pub fn client_certificates(&self) -> &ClientCertificates {
+        &self.inner.certificates
+    }
+
+    /// Certificate authentication, if configured.
+    pub fn certificate_authentication(&self) -> Option<&CertificateAuthentication> {
+        self.inner.certificate_auth.as_ref()
+    }
+
     /// Whether requests without credentials pass (with no principal).
     pub fn is_optional(&self) -> bool {
         self.inner.optional
+    }
+
+    /// The protected resource metadata (RFC 9728), if configured with
+    /// [`resource_metadata`](AuthenticatorBuilder::resource_metadata): the document and where to
+    /// serve it.
+    pub fn resource_metadata(&self) -> Option<&MetadataEndpoint> {
+        self.inner.resource_metadata.as_ref()
     }
 
     /// The challenge parameters this engine answers with.
@@ -135,23 +166,25 @@ impl Authenticator {
     /// `DPoP-Nonce`, RFC 9449 §8.2). What framework adapters call.
     pub async fn authenticate_request<V: RequestView + ?Sized>(&self, request: &V) -> Result<Authenticated, AuthError> {
         let mut dpop_nonce = None;
+        let mut vary = None;
         let mut scheme = "none";
         // I7: an address over its failed-authentication quota is refused before any work; each
         // failure counts against it.
-        let work = self.authenticate_inner(request, &mut dpop_nonce, &mut scheme);
+        let work = self.authenticate_inner(request, &mut dpop_nonce, &mut vary, &mut scheme);
         let result =
             crate::ratelimit::FailedAuthLimiter::guard(self.inner.failed_auth.as_ref(), request.peer_addr(), work)
                 .await;
         self.report(request, &result, scheme);
         let principal =
             result.map(|outcome| outcome.principal).map_err(|e| e.with_challenge(self.inner.challenge.clone()))?;
-        Ok(Authenticated { principal, dpop_nonce })
+        Ok(Authenticated { principal, dpop_nonce, vary })
     }
 
     async fn authenticate_inner<V: RequestView + ?Sized>(
         &self,
         request: &V,
         dpop_nonce: &mut Option<String>,
+        vary: &mut Option<String>,
         scheme: &mut &'static str,
     ) -> Result<Outcome, AuthError> {
         let inner = &*self.inner;
@@ -170,15 +203,44 @@ impl Authenticator {
             Some(Credential::Dpop(_)) => "dpop",
         };
         match credential {
-            None if inner.optional => Ok(Outcome { principal: None, label: "anonymous" }),
-            None => Err(AuthErrorKind::MissingCredentials.into()),
+            None => {
+                // Mode (a): with no other credential, the client certificate authenticates.
+                if let Some(cert_auth) = &inner.certificate_auth
+                    && let Some(cert) = inner.certificates.resolve(request).inspect_err(|_| *scheme = "client_cert")?
+                {
+                    *scheme = "client_cert";
+                    *vary = inner.certificates.vary(&cert);
+                    let principal = cert_auth.authenticate(&cert, &inner.certificates).map_err(|reason| {
+                        tracing::debug!(target: "tower_auth", reason, "client certificate refused");
+                        AuthError::new(AuthErrorKind::InvalidClientCertificate)
+                    })?;
+                    return Ok(Outcome { principal: Some(principal), label: Mechanism::ClientCert.as_str() });
+                }
+                if inner.optional {
+                    Ok(Outcome { principal: None, label: "anonymous" })
+                } else {
+                    Err(AuthErrorKind::MissingCredentials.into())
+                }
+            }
             Some(Credential::Bearer(token)) => {
                 // A compact JWS from a configured issuer is validated locally (unless every token is
                 // introspected); any other token is introspected when introspection is configured.
                 let (principal, mechanism) = self.token_principal(token).await?;
-                // RFC 9449 §7.2 / RFC 8705 §3: a sender-constrained token is never a bearer token.
-                if principal.binding().is_some() {
-                    return Err(AuthErrorKind::BindingMismatch.into());
+                match principal.binding() {
+                    None => {}
+                    // G1, RFC 8705 §3: a certificate-bound token is accepted on `Bearer` only over the
+                    // certificate it is bound to (from the TLS connection or a trusted proxy).
+                    Some(Binding::Mtls { x5t_s256 }) => {
+                        let cert = inner.certificates.resolve(request)?;
+                        match cert {
+                            Some(c) if crate::mtls::thumbprint_matches(&c.certificate, x5t_s256) => {
+                                *vary = inner.certificates.vary(&c);
+                            }
+                            _ => return Err(AuthErrorKind::BindingMismatch.into()),
+                        }
+                    }
+                    // RFC 9449 §7.2: a DPoP-bound token is never a bearer token.
+                    Some(_) => return Err(AuthErrorKind::BindingMismatch.into()),
                 }
                 Ok(Outcome { principal: Some(principal), label: mechanism.as_str() })
             }
@@ -226,7 +288,7 @@ impl Authenticator {
     }
 
     /// Logs and counts one outcome; `scheme` is the kind of credential the request carried (`bearer`,
-    /// `dpop`, `api_key`, `none`), the mechanism label of failures.
+    /// `dpop`, `api_key`, `client_cert`, `none`), the mechanism label of failures.
     fn report<V: RequestView + ?Sized>(&self, request: &V, result: &Result<Outcome, AuthError>, scheme: &'static str) {
         let request_id = match request.header(&self.inner.request_id_header) {
             HeaderLookup::One(v) if v.len() <= 128 => std::str::from_utf8(v).unwrap_or(""),
@@ -265,6 +327,7 @@ struct Outcome {
 pub struct Authenticated {
     principal: Option<Principal>,
     dpop_nonce: Option<String>,
+    vary: Option<String>,
 }
 
 impl Authenticated {
@@ -285,17 +348,22 @@ impl Authenticated {
 
     /// Headers for the successful response, lower-case names: with a fresh DPoP nonce,
     /// `dpop-nonce`, `access-control-expose-headers: DPoP-Nonce` and `cache-control: no-store`
-    /// (§8.2: such responses should not be cached). Adapters append each, except a
-    /// `cache-control` when the response already has one.
+    /// (§8.2: such responses should not be cached); when a client certificate forwarded by a trusted
+    /// proxy decided the outcome, `vary` naming its header (RFC 9440 §2.4: `Vary: Client-Cert`).
+    /// Adapters append each, except a `cache-control` when the response already has one.
     pub fn response_headers(&self) -> Vec<(&'static str, String)> {
-        match &self.dpop_nonce {
+        let mut headers = match &self.dpop_nonce {
             None => Vec::new(),
             Some(nonce) => vec![
                 ("dpop-nonce", nonce.clone()),
                 ("access-control-expose-headers", "DPoP-Nonce".to_owned()),
                 ("cache-control", "no-store".to_owned()),
             ],
+        };
+        if let Some(vary) = &self.vary {
+            headers.push(("vary", vary.clone()));
         }
+        headers
     }
 }
 
@@ -339,6 +407,24 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Where client certificates come from: the TLS connection and, from trusted proxies only, a
+    /// header (see [`mtls`](crate::mtls)). They serve certificate-bound tokens (`cnf.x5t#S256`,
+    /// RFC 8705 §3), which are accepted on `Bearer` only over their certificate, and
+    /// [`certificate_authentication`](Self::certificate_authentication). Defaults to
+    /// [`ClientCertificates::new`]: the TLS connection only.
+    pub fn client_certificates(mut self, certificates: ClientCertificates) -> Self {
+        self.certificates = Some(certificates);
+        self
+    }
+
+    /// Authenticates requests that carry no other credential by their client certificate (see
+    /// [`CertificateAuthentication`]); a token in the request wins over the certificate. Defaults to
+    /// off.
+    pub fn certificate_authentication(mut self, authentication: CertificateAuthentication) -> Self {
+        self.certificate_auth = Some(authentication);
+        self
+    }
+
     /// Optional authentication: a request without credentials passes with no principal; a request
     /// with bad credentials is still rejected. Defaults to off (credentials required).
     pub fn optional(mut self, optional: bool) -> Self {
@@ -359,6 +445,16 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Publishes protected resource metadata (RFC 9728, see [`metadata`](crate::metadata)): the
+    /// document is built from `metadata` and this engine's configuration (DPoP algorithms), and
+    /// every challenge gains `resource_metadata="<document URL>"` (§5.1) unless
+    /// [`challenge_parameter(false)`](ResourceMetadata::challenge_parameter). Serve the document
+    /// with an adapter's route helper or [`MetadataEndpoint::response`]. Defaults to none.
+    pub fn resource_metadata(mut self, metadata: ResourceMetadata) -> Self {
+        self.resource_metadata = Some(metadata);
+        self
+    }
+
     /// The header whose value identifies a request in log events. Defaults to `x-request-id`.
     pub fn request_id_header(mut self, name: impl Into<String>) -> Self {
         self.request_id_header = name.into().to_ascii_lowercase();
@@ -376,9 +472,17 @@ impl AuthenticatorBuilder {
 
     /// Checks the configuration.
     pub fn build(self) -> Result<Authenticator, ConfigError> {
-        if self.jwt.is_none() && self.introspection.is_none() && self.api_keys.is_none() {
-            return Err(ConfigError::new("no mechanism configured: add .jwt(..), .introspection(..) or .api_keys(..)"));
+        if self.jwt.is_none()
+            && self.introspection.is_none()
+            && self.api_keys.is_none()
+            && self.certificate_auth.is_none()
+        {
+            return Err(ConfigError::new(
+                "no mechanism configured: add .jwt(..), .introspection(..), .api_keys(..) or .certificate_authentication(..)",
+            ));
         }
+        let certificates = self.certificates.unwrap_or_default();
+        certificates.validate()?;
         if self.introspect_jwts && self.introspection.is_none() {
             return Err(ConfigError::new(".introspect_jwts(true) needs .introspection(..)"));
         }
@@ -396,6 +500,8 @@ impl AuthenticatorBuilder {
         }
         sources.dpop = self.dpop.is_some();
         let dpop_algs = self.dpop.as_ref().map(|d| d.algs_param().to_owned());
+        let resource_metadata = self.resource_metadata.map(|m| m.build(self.dpop.as_ref())).transpose()?;
+        let challenge_url = resource_metadata.as_ref().filter(|m| m.challenge_parameter()).map(|m| m.url().to_owned());
         let failed_auth = self.failed_auth.map(crate::ratelimit::FailedAuthLimit::build).transpose()?;
         Ok(Authenticator {
             inner: Arc::new(Inner {
@@ -404,9 +510,12 @@ impl AuthenticatorBuilder {
                 introspect_jwts: self.introspect_jwts,
                 api_keys: self.api_keys,
                 dpop: self.dpop,
+                certificates,
+                certificate_auth: self.certificate_auth,
                 optional: self.optional,
                 preflight_passthrough: self.preflight_passthrough,
-                challenge: Arc::new(ChallengeParams { realm: self.realm, dpop_algs }),
+                challenge: Arc::new(ChallengeParams { realm: self.realm, dpop_algs, resource_metadata: challenge_url }),
+                resource_metadata,
                 request_id_header: self.request_id_header,
                 sources,
                 failed_auth,

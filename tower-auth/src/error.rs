@@ -66,6 +66,12 @@ pub enum AuthErrorKind {
     /// so the answer tells a caller nothing about which ids exist; the precise reason is logged at
     /// debug level. 401 `invalid_token`.
     InvalidApiKey,
+    /// The client certificate is refused: the bytes of a certificate header (or of the TLS
+    /// connection) are not one DER X.509 certificate, or, for certificate authentication
+    /// ([`mtls`](crate::mtls)), it is expired or not yet valid, a forwarded certificate does not chain
+    /// to the proxy CA, it has no identity of the mapped kind, or its identity is not allowed. One
+    /// kind for all of them; the precise reason is logged at debug level. 401 `invalid_token`.
+    InvalidClientCertificate,
     /// The DPoP proof is missing, repeated, malformed, or fails a check of RFC 9449 §4.3 (`typ`,
     /// `alg`, key, signature, `htm`, `htu`, `iat`, `ath`), or was used before. 401, `DPoP
     /// error="invalid_dpop_proof"`.
@@ -118,6 +124,7 @@ impl AuthErrorKind {
             Self::UnrecognizedToken => "unrecognized_token",
             Self::InactiveToken => "inactive_token",
             Self::InvalidApiKey => "invalid_api_key",
+            Self::InvalidClientCertificate => "invalid_client_certificate",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
             Self::DpopBindingMismatch => "dpop_binding_mismatch",
@@ -172,6 +179,7 @@ impl AuthErrorKind {
             Self::UseDpopNonce => "Resource server requires nonce in DPoP proof",
             Self::DpopBindingMismatch => "Invalid DPoP key binding",
             Self::InvalidApiKey => "Invalid API key",
+            Self::InvalidClientCertificate => "Invalid client certificate",
             Self::InsufficientScope => "The access token lacks a required scope",
             Self::Forbidden => "Access to this resource is not allowed for these credentials",
             Self::Unavailable => "Authentication is temporarily unavailable",
@@ -204,6 +212,11 @@ pub struct ChallengeParams {
     /// enabled: challenges then offer both schemes, `Bearer, DPoP algs="…"` (RFC 9449 §7.1,
     /// RFC 9110 §11.6.1). Defaults to none: `Bearer` only.
     pub dpop_algs: Option<String>,
+    /// The `resource_metadata` parameter of every challenge: the URL of the protected resource
+    /// metadata (RFC 9728 §5.1), set by
+    /// [`AuthenticatorBuilder::resource_metadata`](crate::AuthenticatorBuilder::resource_metadata).
+    /// Defaults to none.
+    pub resource_metadata: Option<String>,
 }
 
 /// The authentication scheme whose challenge carries an error's code when a server offers several
@@ -400,9 +413,10 @@ impl AuthError {
         Some(out)
     }
 
-    /// One challenge: the scheme, then `realm`, `error`, `error_description`, `scope`, `algs`.
+    /// One challenge: the scheme, then `realm`, `error`, `error_description`, `scope`, `algs`,
+    /// `resource_metadata`.
     fn push_challenge(&self, out: &mut String, scheme: &str, with_error: bool, algs: Option<&str>) {
-        let mut params: Vec<(&str, &str)> = Vec::with_capacity(5);
+        let mut params: Vec<(&str, &str)> = Vec::with_capacity(6);
         if let Some(realm) = &self.challenge.realm {
             params.push(("realm", realm));
         }
@@ -415,6 +429,9 @@ impl AuthError {
         }
         if let Some(algs) = algs {
             params.push(("algs", algs));
+        }
+        if let Some(url) = &self.challenge.resource_metadata {
+            params.push(("resource_metadata", url));
         }
         out.push_str(scheme);
         for (i, (name, value)) in params.iter().enumerate() {
@@ -449,7 +466,8 @@ impl AuthError {
     }
 
     /// The response headers: `WWW-Authenticate` (when there is a challenge; with DPoP enabled also
-    /// `Access-Control-Expose-Headers: WWW-Authenticate, DPoP-Nonce`), `DPoP-Nonce` (for
+    /// `Access-Control-Expose-Headers: WWW-Authenticate, DPoP-Nonce`, with resource metadata alone
+    /// `Access-Control-Expose-Headers: WWW-Authenticate`), `DPoP-Nonce` (for
     /// `use_dpop_nonce`), `Retry-After` (when set), the rate-limit headers (429),
     /// `Content-Type: application/problem+json` and `Cache-Control: no-store`.
     pub fn response_headers(&self) -> Vec<(&'static str, Cow<'static, str>)> {
@@ -459,6 +477,9 @@ impl AuthError {
             if self.challenge.dpop_algs.is_some() {
                 // Browser clients read both only when exposed (RFC 9449 §7.1, §8).
                 headers.push(("access-control-expose-headers", Cow::Borrowed("WWW-Authenticate, DPoP-Nonce")));
+            } else if self.challenge.resource_metadata.is_some() {
+                // Browser clients find the metadata URL (RFC 9728 §5.1) only when exposed.
+                headers.push(("access-control-expose-headers", Cow::Borrowed("WWW-Authenticate")));
             }
         }
         if let Some(nonce) = &self.dpop_nonce {
@@ -593,6 +614,7 @@ mod tests {
             UnrecognizedToken,
             InactiveToken,
             InvalidApiKey,
+            InvalidClientCertificate,
             InvalidDpopProof,
             UseDpopNonce,
             DpopBindingMismatch,
@@ -676,7 +698,7 @@ mod tests {
     }
 
     fn dpop_params(realm: Option<&str>, algs: &str) -> Arc<ChallengeParams> {
-        Arc::new(ChallengeParams { realm: realm.map(Into::into), dpop_algs: Some(algs.into()) })
+        Arc::new(ChallengeParams { realm: realm.map(Into::into), dpop_algs: Some(algs.into()), ..Default::default() })
     }
 
     #[test]

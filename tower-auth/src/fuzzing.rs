@@ -125,3 +125,38 @@ pub fn introspection_answer(
     };
     crate::introspection::ParsedAnswer::parse(body, &checks).map(|answer| answer.judge(now, 60.0)).map_err(|_| ())
 }
+
+/// A certificate forwarded by a proxy, as the [`mtls`](crate::mtls) header parsers read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardedCertificate {
+    /// The end-entity certificate's DER bytes (not yet checked to be X.509).
+    pub der: Vec<u8>,
+    /// The intermediates' DER bytes.
+    pub chain: Vec<Vec<u8>>,
+}
+
+impl From<crate::mtls::Forwarded> for ForwardedCertificate {
+    fn from(f: crate::mtls::Forwarded) -> Self {
+        Self { der: f.der, chain: f.chain }
+    }
+}
+
+/// RFC 9440 `Client-Cert`: one field value → the DER bytes.
+pub fn client_cert_header(value: &[u8]) -> Result<Vec<u8>, AuthErrorKind> {
+    crate::mtls::parse_client_cert(value)
+}
+
+/// RFC 9440 `Client-Cert-Chain`: one field value → the DER bytes of each member.
+pub fn client_cert_chain_header(value: &[u8]) -> Result<Vec<Vec<u8>>, AuthErrorKind> {
+    crate::mtls::parse_client_cert_chain(value)
+}
+
+/// nginx `$ssl_client_escaped_cert` (URL-escaped PEM); `Ok(None)`: an empty value.
+pub fn nginx_cert_header(value: &[u8]) -> Result<Option<ForwardedCertificate>, AuthErrorKind> {
+    crate::mtls::parse_nginx_pem(value).map(|f| f.map(Into::into))
+}
+
+/// Envoy `x-forwarded-client-cert`; `Ok(None)`: the nearest element has no `Cert`.
+pub fn xfcc_header(value: &[u8]) -> Result<Option<ForwardedCertificate>, AuthErrorKind> {
+    crate::mtls::parse_xfcc(value).map(|f| f.map(Into::into))
+}

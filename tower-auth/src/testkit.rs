@@ -333,6 +333,12 @@ impl TokenBuilder {
         self.claim("cnf", json!({ "jkt": key.thumbprint() }))
     }
 
+    /// Binds the token to a client certificate: `cnf.x5t#S256` is `x5t_s256`, the certificate's
+    /// thumbprint (RFC 8705 §3.1; see [`mtls::x5t_s256`](crate::mtls::x5t_s256)).
+    pub fn certificate_bound(self, x5t_s256: &str) -> Self {
+        self.claim("cnf", json!({ "x5t#S256": x5t_s256 }))
+    }
+
     fn encode(header: &Map<String, Value>, claims: &Map<String, Value>) -> String {
         let h = serde_json::to_vec(header).expect("JSON");
         let c = serde_json::to_vec(claims).expect("JSON");

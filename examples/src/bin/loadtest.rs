@@ -1,243 +1,707 @@
-//! The load harness: starts the same small axum handler on 127.0.0.1 with each authentication
-//! configuration in turn, drives it with keep-alive HTTP/1.1 connections for a fixed time, and prints
-//! requests per second as a ratio to the no-auth baseline measured in the same run.
+//! The load harness: starts the same small handler (`GET /orders`) on 127.0.0.1 once per
+//! configuration — no auth, JWT (warm cache, cache off), `jsonwebtoken::decode` in the handler,
+//! introspection, API key, DPoP, rate limiting, the actix-web twin, and with `--peers` the crates
+//! `axum-jwt-auth` and `jwt-authorizer` — one server at a time, each in a process of its own pinned
+//! to one core, and drives it from another core with `wrk` (when on `PATH`) or the built-in client.
 //!
 //! ```text
-//! cargo run --release --bin loadtest -- [--seconds 5] [--connections 32] [--rounds 3]
+//! cargo run --release --bin loadtest -- [--seconds 3] [--rounds 3] [--connections 32] [--warmup 1]
+//!     [--client auto|wrk|builtin] [--peers] [--only jwt-warm,dpop,…] [--server-core 0] [--client-core 1]
+//!     [--no-pin] [--server-prefix 'COMMAND …']
 //! ```
 //!
-//! Bounded: each configuration runs for `--seconds` (default 5, at most 60) per round, `--rounds`
-//! interleaved rounds (default 3, at most 10), with `--connections` connections (default 32, at most
-//! 256), on loopback only. Server and load generator share this process and its cores.
+//! Rounds are interleaved: each round measures every configuration, baselines first, and a ratio is
+//! taken against the baseline of the same framework in the same round; the table shows medians over
+//! rounds. Bounded: `--seconds` (default 3, at most 60) per configuration and round after
+//! `--warmup` seconds (default 1, at most 10), `--rounds` (default 3, at most 10), `--connections`
+//! (default 32, at most 256), loopback only; every server process ends with the harness.
+//!
+//! `--server-prefix` runs every server under a profiler, e.g. `--server-prefix 'valgrind
+//! --tool=callgrind --callgrind-out-file=/tmp/cg.%p'` (instruction counts: the progress lines give
+//! the responses each server sent) or `'perf record -g -o /tmp/perf.data --'`; servers are stopped
+//! by closing their standard input, so the profiler writes its output.
+//!
+//! `loadtest serve <mode> …` is the server side, started by the harness itself.
 
+#[path = "loadtest/client.rs"]
+mod client;
+#[path = "loadtest/serve.rs"]
+mod serve;
+
+use std::collections::HashMap;
+use std::io::BufRead as _;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::routing::get;
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
-use tower_auth::Authenticator;
-use tower_auth::apikey::{ApiKeys, MemoryStore, NewApiKey};
-use tower_auth::introspection::Introspector;
-use tower_auth::jwt::{Algorithm, Issuer, JwtValidator};
-use tower_auth::testkit::{LocalIssuer, TestIssuer};
-use tower_auth_axum::{Principal, auth_layer};
+use client::{Credentials, Generator, Load, ProofPool, Sample};
+use http::{HeaderName, HeaderValue};
+use tower_auth::apikey::{ApiKeys, FileStore, NewApiKey};
+use tower_auth::jwt::Algorithm;
+use tower_auth::testkit::{DpopKey, LocalIssuer, TestIssuer};
 
-const AUD: &str = "https://api.load.test";
+const ISSUER: &str = "https://issuer.load.test";
+const AUDIENCE: &str = "https://api.load.test";
 
-struct Variant {
-    name: &'static str,
-    router: Router,
-    /// The whole `Authorization` header value, or an API key for `X-API-Key` when it has no space.
-    authorization: Option<String>,
+/// One row of the table: a server configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Mode {
+    NoAuth,
+    JwtWarm,
+    JwtCold,
+    RawDecode,
+    Introspection,
+    ApiKey,
+    Dpop,
+    RateLimit,
+    ActixNoAuth,
+    ActixJwtWarm,
+    PeerAxumJwtAuth,
+    PeerJwtAuthorizer,
 }
 
-async fn hello() -> &'static str {
-    "hello"
-}
+impl Mode {
+    /// Every mode, in table order: each framework's baseline before its other rows, and the
+    /// cold JWT row before DPoP (its rate sizes the pool of proofs).
+    const ALL: [Self; 12] = [
+        Self::NoAuth,
+        Self::JwtWarm,
+        Self::JwtCold,
+        Self::RawDecode,
+        Self::Introspection,
+        Self::ApiKey,
+        Self::Dpop,
+        Self::RateLimit,
+        Self::ActixNoAuth,
+        Self::ActixJwtWarm,
+        Self::PeerAxumJwtAuth,
+        Self::PeerJwtAuthorizer,
+    ];
 
-async fn hello_principal(Principal(p): Principal) -> String {
-    format!("hello {}", p.subject())
-}
-
-fn jwt_variant(name: &'static str, alg: Algorithm, cache: u64) -> Variant {
-    let issuer = LocalIssuer::with_algorithms("https://issuer.load.test", &[alg]);
-    let validator = JwtValidator::builder()
-        .issuer(Issuer::with_jwks(issuer.issuer(), issuer.jwks_json()))
-        .audience(AUD)
-        .cache_capacity(cache)
-        .build()
-        .expect("validator");
-    let auth = Authenticator::builder().jwt(validator).build().expect("authenticator");
-    let token = issuer.token().audience(AUD).scope("orders:read").expires_in(3600).sign();
-    Variant {
-        name,
-        router: Router::new().route("/orders", get(hello_principal)).layer(auth_layer(auth)),
-        authorization: Some(format!("Bearer {token}")),
-    }
-}
-
-async fn api_key_variant() -> Variant {
-    let keys = ApiKeys::builder().store(MemoryStore::new()).build().expect("api keys");
-    let issued = keys.create(NewApiKey::new("load").scopes(["orders:read"])).await.expect("key");
-    let auth = Authenticator::builder().api_keys(keys).build().expect("authenticator");
-    Variant {
-        name: "API key, memory store",
-        router: Router::new().route("/orders", get(hello_principal)).layer(auth_layer(auth)),
-        authorization: Some(issued.key.expose_secret().to_owned()),
-    }
-}
-
-/// Opaque tokens through introspection with a warm cache; the issuer must outlive the run.
-async fn introspection_variant(issuer: &TestIssuer) -> Variant {
-    let introspector = Introspector::builder()
-        .endpoint(issuer.introspection_endpoint())
-        .client_credentials(TestIssuer::INTROSPECTION_CLIENT_ID, TestIssuer::INTROSPECTION_CLIENT_SECRET)
-        .cache_ttl(Duration::from_secs(600))
-        .build()
-        .expect("introspector");
-    let auth = Authenticator::builder().introspection(introspector).build().expect("authenticator");
-    let exp = tower_auth::clock::unix_seconds(std::time::SystemTime::now()) + 3600;
-    let token = issuer.issue_opaque_token("orders:read", exp);
-    Variant {
-        name: "opaque token, introspection, warm cache",
-        router: Router::new().route("/orders", get(hello_principal)).layer(auth_layer(auth)),
-        authorization: Some(format!("Bearer {token}")),
-    }
-}
-
-async fn variants(issuer: &TestIssuer) -> Vec<Variant> {
-    vec![
-        Variant { name: "no auth (baseline)", router: Router::new().route("/orders", get(hello)), authorization: None },
-        jwt_variant("JWT ES256, warm cache", Algorithm::ES256, 10_000),
-        jwt_variant("JWT RS256, warm cache", Algorithm::RS256, 10_000),
-        jwt_variant("JWT ES256, cache off", Algorithm::ES256, 0),
-        jwt_variant("JWT RS256, cache off", Algorithm::RS256, 0),
-        api_key_variant().await,
-        introspection_variant(issuer).await,
-    ]
-}
-
-/// One keep-alive connection sending requests until `stop`; returns the number of 200 answers.
-async fn connection(
-    addr: SocketAddr,
-    authorization: Option<Arc<str>>,
-    stop: Arc<AtomicBool>,
-    errors: Arc<AtomicU64>,
-) -> u64 {
-    let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
-        errors.fetch_add(1, Ordering::Relaxed);
-        return 0;
-    };
-    let _ = stream.set_nodelay(true);
-    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await else {
-        errors.fetch_add(1, Ordering::Relaxed);
-        return 0;
-    };
-    tokio::spawn(conn);
-    let mut ok = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let mut request = http::Request::builder().uri("/orders").header("host", "127.0.0.1");
-        if let Some(value) = &authorization {
-            let name = if value.contains(' ') { "authorization" } else { "x-api-key" };
-            request = request.header(name, value.as_ref());
+    /// The name on the command line.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Self::NoAuth => "no-auth",
+            Self::JwtWarm => "jwt-warm",
+            Self::JwtCold => "jwt-cold",
+            Self::RawDecode => "raw-decode",
+            Self::Introspection => "introspection",
+            Self::ApiKey => "api-key",
+            Self::Dpop => "dpop",
+            Self::RateLimit => "rate-limit",
+            Self::ActixNoAuth => "actix-no-auth",
+            Self::ActixJwtWarm => "actix-jwt-warm",
+            Self::PeerAxumJwtAuth => "axum-jwt-auth",
+            Self::PeerJwtAuthorizer => "jwt-authorizer",
         }
-        let Ok(request) = request.body(Empty::<Bytes>::new()) else { break };
-        if sender.ready().await.is_err() {
-            errors.fetch_add(1, Ordering::Relaxed);
-            break;
+    }
+
+    fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.key() == key)
+    }
+
+    /// The row's label in the table.
+    fn label(self) -> &'static str {
+        match self {
+            Self::NoAuth => "axum, no auth (baseline)",
+            Self::JwtWarm => "axum, JWT ES256, warm cache",
+            Self::JwtCold => "axum, JWT ES256, cache off",
+            Self::RawDecode => "axum, `jsonwebtoken::decode` ES256 in the handler (reference)",
+            Self::Introspection => "axum, opaque token, introspection, warm cache",
+            Self::ApiKey => "axum, API key, memory store",
+            Self::Dpop => "axum, DPoP ES256 (token cached, fresh proof per request)",
+            Self::RateLimit => "axum, rate limit only (per client IP, never refuses)",
+            Self::ActixNoAuth => "actix-web, no auth (baseline)",
+            Self::ActixJwtWarm => "actix-web, JWT ES256, warm cache",
+            Self::PeerAxumJwtAuth => "peer: axum-jwt-auth 0.7 (axum 0.8), ES256",
+            Self::PeerJwtAuthorizer => "peer: jwt-authorizer 0.15 (axum 0.7), ES256",
         }
-        match sender.send_request(request).await {
-            Ok(response) => {
-                let status = response.status();
-                if response.into_body().collect().await.is_err() || status != 200 {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    ok += 1;
+    }
+
+    /// The baseline of the same framework.
+    fn baseline(self) -> Self {
+        match self {
+            Self::ActixNoAuth | Self::ActixJwtWarm => Self::ActixNoAuth,
+            _ => Self::NoAuth,
+        }
+    }
+
+    /// A peer's package under `bench/peers/` and its binary.
+    fn peer(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Self::PeerAxumJwtAuth => Some(("axum-jwt-auth", "peer-axum-jwt-auth")),
+            Self::PeerJwtAuthorizer => Some(("jwt-authorizer", "peer-jwt-authorizer")),
+            _ => None,
+        }
+    }
+}
+
+const USAGE: &str = "usage: loadtest [--seconds N] [--rounds N] [--connections N] [--warmup N] \
+[--client auto|wrk|builtin] [--peers] [--only MODE,…] [--server-core N] [--client-core N] [--no-pin]
+[--server-prefix 'COMMAND …']
+modes: no-auth jwt-warm jwt-cold raw-decode introspection api-key dpop rate-limit actix-no-auth \
+actix-jwt-warm axum-jwt-auth jwt-authorizer";
+
+/// The harness's options.
+#[derive(Debug)]
+struct Options {
+    seconds: u64,
+    rounds: usize,
+    connections: usize,
+    warmup: u64,
+    client: String,
+    modes: Vec<Mode>,
+    server_core: usize,
+    client_core: usize,
+    pin: bool,
+    /// The cores this process may use, counted before it pins itself.
+    cores: usize,
+    /// A command (and its arguments) every server runs under, e.g. a profiler.
+    server_prefix: Vec<String>,
+}
+
+fn number(value: Option<&String>, name: &str, min: u64, max: u64) -> Result<u64, String> {
+    let value = value.ok_or_else(|| format!("{name} needs a value"))?;
+    let n: u64 = value.parse().map_err(|_| format!("{name} {value:?} is not a number"))?;
+    if (min..=max).contains(&n) { Ok(n) } else { Err(format!("{name} must be between {min} and {max}")) }
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let mut o = Self {
+            seconds: 3,
+            rounds: 3,
+            connections: 32,
+            warmup: 1,
+            client: "auto".to_owned(),
+            modes: Vec::new(),
+            server_core: 0,
+            client_core: 1,
+            pin: true,
+            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            server_prefix: Vec::new(),
+        };
+        let mut peers = false;
+        let mut only: Option<Vec<Mode>> = None;
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--seconds" => o.seconds = number(it.next(), arg, 1, 60)?,
+                "--rounds" => o.rounds = number(it.next(), arg, 1, 10)? as usize,
+                "--connections" => o.connections = number(it.next(), arg, 1, 256)? as usize,
+                "--warmup" => o.warmup = number(it.next(), arg, 0, 10)?,
+                "--server-core" => o.server_core = number(it.next(), arg, 0, 1023)? as usize,
+                "--client-core" => o.client_core = number(it.next(), arg, 0, 1023)? as usize,
+                "--client" => {
+                    o.client = it.next().ok_or("--client needs a value")?.clone();
+                    if !matches!(o.client.as_str(), "auto" | "wrk" | "builtin") {
+                        return Err("--client is auto, wrk or builtin".to_owned());
+                    }
                 }
-            }
-            Err(_) => {
-                errors.fetch_add(1, Ordering::Relaxed);
-                break;
+                "--server-prefix" => {
+                    let prefix = it.next().ok_or("--server-prefix needs a command")?;
+                    o.server_prefix = prefix.split_whitespace().map(str::to_owned).collect();
+                }
+                "--peers" => peers = true,
+                "--no-pin" => o.pin = false,
+                "--only" => {
+                    let list = it.next().ok_or("--only needs a list of modes")?;
+                    let modes = list
+                        .split(',')
+                        .map(|k| Mode::from_key(k.trim()).ok_or_else(|| format!("unknown mode {k:?}")))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    only = Some(modes);
+                }
+                "-h" | "--help" => return Err(String::new()),
+                other => return Err(format!("unknown option {other}")),
             }
         }
+        o.modes = Mode::ALL
+            .into_iter()
+            .filter(|m| match &only {
+                // The baselines of the chosen rows come along: every ratio needs one.
+                Some(only) => only.contains(m) || only.iter().any(|c| c.baseline() == *m),
+                None => m.peer().is_none() || peers,
+            })
+            .collect();
+        if o.pin && o.server_core == o.client_core {
+            return Err("--server-core and --client-core must differ".to_owned());
+        }
+        Ok(o)
     }
-    ok
 }
 
-/// A started server of one configuration.
-struct Running {
-    name: &'static str,
+/// A directory for the run's key files and `wrk` scripts, removed at the end.
+#[derive(Debug)]
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<Self, String> {
+        let path = std::env::temp_dir().join(format!("tower-auth-loadtest-{}", std::process::id()));
+        std::fs::create_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The credentials and key material of a run, shared by every server (and the peers).
+struct Fixtures {
+    jwks: PathBuf,
+    api_keys: PathBuf,
+    bearer: HeaderValue,
+    opaque: HeaderValue,
+    api_key: HeaderValue,
+    dpop_key: DpopKey,
+    dpop_token: String,
+    /// Answers the introspection server's first call (then its cache does); lives for the run.
+    introspection: TestIssuer,
+}
+
+impl std::fmt::Debug for Fixtures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fixtures").field("jwks", &self.jwks).finish_non_exhaustive()
+    }
+}
+
+fn header(value: String) -> Result<HeaderValue, String> {
+    HeaderValue::try_from(value).map_err(|e| e.to_string())
+}
+
+impl Fixtures {
+    async fn new(dir: &Path) -> Result<Self, String> {
+        let issuer = LocalIssuer::with_algorithms(ISSUER, &[Algorithm::ES256]);
+        let jwks = dir.join("jwks.json");
+        std::fs::write(&jwks, issuer.jwks_json()).map_err(|e| e.to_string())?;
+        let token = issuer.token().audience(AUDIENCE).scope("orders:read").expires_in(3600).sign();
+        let dpop_key = DpopKey::generate(Algorithm::ES256);
+        let dpop_token = issuer.token().audience(AUDIENCE).scope("orders:read").dpop_bound(&dpop_key).sign();
+        let introspection = TestIssuer::start_with(&[Algorithm::ES256]).await;
+        let exp = tower_auth::clock::unix_seconds(std::time::SystemTime::now()) + 3600;
+        let opaque = introspection.issue_opaque_token("orders:read", exp);
+        // The key file holds the hash only; each API-key server loads it into a memory store.
+        let api_keys = dir.join("api-keys.json");
+        let store = FileStore::open(api_keys.clone()).map_err(|e| e.to_string())?;
+        let keys = ApiKeys::builder().store(store).build().map_err(|e| e.to_string())?;
+        let issued = keys.create(NewApiKey::new("load").scopes(["orders:read"])).await.map_err(|e| e.to_string())?;
+        Ok(Self {
+            jwks,
+            api_keys,
+            bearer: header(format!("Bearer {token}"))?,
+            opaque: header(format!("Bearer {opaque}"))?,
+            api_key: header(issued.key.expose_secret().to_owned())?,
+            dpop_key,
+            dpop_token,
+            introspection,
+        })
+    }
+
+    fn credentials(&self, mode: Mode) -> Credentials {
+        let one = |name: HeaderName, value: &HeaderValue| Credentials::Headers(vec![(name, value.clone())]);
+        match mode {
+            Mode::NoAuth | Mode::ActixNoAuth | Mode::RateLimit => Credentials::None,
+            Mode::Introspection => one(http::header::AUTHORIZATION, &self.opaque),
+            Mode::ApiKey => one(HeaderName::from_static("x-api-key"), &self.api_key),
+            Mode::Dpop => unreachable!("DPoP credentials are made per server (fresh proofs)"),
+            _ => one(http::header::AUTHORIZATION, &self.bearer),
+        }
+    }
+
+    /// `count` fresh proofs for `GET http://{addr}/orders`, each bound to the DPoP token.
+    fn dpop(&self, addr: SocketAddr, count: usize) -> Result<Credentials, String> {
+        let url = format!("http://{addr}{}", client::PATH);
+        let proofs = (0..count).map(|_| self.dpop_key.proof("GET", &url, Some(&self.dpop_token), None)).collect();
+        Ok(Credentials::Dpop {
+            authorization: header(format!("DPoP {}", self.dpop_token))?,
+            proofs: Arc::new(ProofPool::new(proofs)?),
+        })
+    }
+
+    fn serve_args(&self) -> Vec<String> {
+        vec![
+            "--jwks".into(),
+            self.jwks.display().to_string(),
+            "--issuer".into(),
+            ISSUER.into(),
+            "--audience".into(),
+            AUDIENCE.into(),
+        ]
+    }
+}
+
+/// A running server process. Dropping it closes its standard input, which ends it (and lets a
+/// profiler it runs under write its output); one that is still running after 30 s is killed.
+#[derive(Debug)]
+struct Server {
+    child: Child,
     addr: SocketAddr,
-    authorization: Option<Arc<str>>,
-    server: tokio::task::JoinHandle<()>,
 }
 
-async fn start(variant: Variant) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, variant.router.into_make_service_with_connect_info::<SocketAddr>()).await;
-    });
-    Running { name: variant.name, addr, authorization: variant.authorization.map(Into::into), server }
-}
-
-/// Drives one server for `seconds`; returns requests per second and the errors seen.
-async fn drive(running: &Running, seconds: u64, connections: usize) -> (f64, u64) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let errors = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..connections)
-        .map(|_| tokio::spawn(connection(running.addr, running.authorization.clone(), stop.clone(), errors.clone())))
-        .collect();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut total = 0u64;
-    for task in tasks {
-        total += task.await.unwrap_or(0);
-    }
-    (total as f64 / start.elapsed().as_secs_f64(), errors.load(Ordering::Relaxed))
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn arg(args: &[String], name: &str, default: u64, max: u64) -> u64 {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-        .clamp(1, max)
-}
-
-#[tokio::main]
-async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let seconds = arg(&args, "--seconds", 5, 60);
-    let connections = usize::try_from(arg(&args, "--connections", 32, 256)).unwrap_or(32);
-    let rounds = usize::try_from(arg(&args, "--rounds", 3, 10)).unwrap_or(3);
-    let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await;
-    let mut servers = Vec::new();
-    for variant in variants(&issuer).await {
-        servers.push(start(variant).await);
-    }
-    // Warm-up: every server once, briefly, so caches are in their steady state before measuring.
-    for running in &servers {
-        drive(running, 1, 4).await;
-    }
-    // Interleaved rounds: each round measures every configuration, the baseline first; a ratio is
-    // taken against the baseline of its own round, and the table shows the median over rounds.
-    let mut ratios = vec![Vec::new(); servers.len()];
-    let mut rates = vec![Vec::new(); servers.len()];
-    let mut errors = vec![0u64; servers.len()];
-    for _ in 0..rounds {
-        let mut baseline = 0.0;
-        for (i, running) in servers.iter().enumerate() {
-            let (rps, errs) = drive(running, seconds, connections).await;
-            if i == 0 {
-                baseline = rps;
+impl Drop for Server {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             }
-            rates[i].push(rps);
-            ratios[i].push(rps / baseline);
-            errors[i] += errs;
         }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where the binaries come from and where they run.
+#[derive(Debug)]
+struct Launcher {
+    exe: PathBuf,
+    peers: HashMap<Mode, PathBuf>,
+    /// The server core, when pinning.
+    core: Option<usize>,
+    /// See [`Options::server_prefix`].
+    prefix: Vec<String>,
+}
+
+impl Launcher {
+    fn start(&self, mode: Mode, fixtures: &Fixtures, replay_capacity: Option<usize>) -> Result<Server, String> {
+        let (program, mut args) = match self.peers.get(&mode) {
+            Some(binary) => (binary.clone(), Vec::new()),
+            None => (self.exe.clone(), vec!["serve".to_owned(), mode.key().to_owned()]),
+        };
+        args.extend(fixtures.serve_args());
+        match mode {
+            Mode::Introspection => args.extend(["--introspection".into(), fixtures.introspection.introspection_endpoint()]),
+            Mode::ApiKey => args.extend(["--api-keys".into(), fixtures.api_keys.display().to_string()]),
+            _ => {}
+        }
+        if let Some(capacity) = replay_capacity {
+            args.extend(["--replay-capacity".into(), capacity.to_string()]);
+        }
+        let mut line: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(core) = self.core {
+            line.extend(["taskset".into(), "-c".into(), core.to_string().into()]);
+        }
+        line.extend(self.prefix.iter().map(Into::into));
+        line.push(program.clone().into());
+        line.extend(args.into_iter().map(Into::into));
+        let mut command = Command::new(&line[0]);
+        command.args(&line[1..]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        let read = std::io::BufReader::new(stdout).read_line(&mut line);
+        let server_addr = line.trim().strip_prefix("LISTENING http://").and_then(|a| a.parse().ok());
+        let server = match (read, server_addr) {
+            (Ok(_), Some(addr)) => Server { child, addr },
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{} did not start (it printed {:?})", mode.key(), line.trim()));
+            }
+        };
+        Ok(server)
+    }
+}
+
+/// The repository root (this package's parent).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Builds a peer server with its own lock file into `target/peers`; returns the binary.
+fn build_peer(dir: &str, binary: &str) -> Result<PathBuf, String> {
+    let root = repo_root();
+    let manifest = root.join("bench/peers").join(dir).join("Cargo.toml");
+    let target = root.join("target/peers");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("building {} (release, --locked) into {}", manifest.display(), target.display());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--locked", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("building {} failed ({status})", manifest.display()));
+    }
+    Ok(target.join("release").join(binary))
+}
+
+fn on_path(program: &str) -> bool {
+    Command::new(program).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+}
+
+/// Pins this process (every thread) to `core`.
+fn pin_self(core: usize) -> Result<(), String> {
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", &core.to_string(), &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| e.to_string())?;
+    if status.success() { Ok(()) } else { Err(format!("taskset failed ({status})")) }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some(values[values.len() / 2])
+}
+
+fn micros(us: f64) -> String {
+    if us >= 10_000.0 { format!("{:.1} ms", us / 1000.0) } else { format!("{us:.0} µs") }
+}
+
+/// Everything measured: per mode, one sample per round, and the ratio to the round's baseline.
+#[derive(Debug, Default)]
+struct Results {
+    samples: HashMap<Mode, Vec<Sample>>,
+    ratios: HashMap<Mode, Vec<f64>>,
+    /// Per round: mode → req/s, for ratios between rows.
+    rounds: Vec<HashMap<Mode, f64>>,
+}
+
+impl Results {
+    /// The median over rounds of `f(round)`, over the rounds where `f` has a value.
+    fn median_of(&self, f: impl Fn(&HashMap<Mode, f64>) -> Option<f64>) -> Option<f64> {
+        median(self.rounds.iter().filter_map(f).collect())
+    }
+
+    fn print(&self, modes: &[Mode]) {
+        println!("| mode | req/s (median) | p50 | p99 | vs same-framework baseline, same round (median) | errors |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for mode in modes {
+            let Some(samples) = self.samples.get(mode) else { continue };
+            let rps = median(samples.iter().map(|s| s.rps).collect()).unwrap_or_default();
+            let p50 = median(samples.iter().map(|s| s.p50_us).collect()).unwrap_or_default();
+            let p99 = median(samples.iter().map(|s| s.p99_us).collect()).unwrap_or_default();
+            let ratio = median(self.ratios.get(mode).cloned().unwrap_or_default()).unwrap_or_default();
+            let errors: u64 = samples.iter().map(|s| s.errors).sum();
+            println!("| {} | {rps:.0} | {} | {} | {ratio:.2} | {errors} |", mode.label(), micros(p50), micros(p99));
+        }
+    }
+
+    fn print_targets(&self) {
+        let quotient = |a: Mode, b: Mode| move |r: &HashMap<Mode, f64>| Some(r.get(&a)? / r.get(&b)?);
+        // (target, measured, "at least" (else "at most"), bound)
+        let mut rows: Vec<(&str, Option<f64>, bool, f64)> = Vec::new();
+        let ratio = |m: Mode| median(self.ratios.get(&m).cloned().unwrap_or_default());
+        rows.push(("JWT warm ≥ 0.92× no auth", ratio(Mode::JwtWarm), true, 0.92));
+        rows.push(("API key ≥ 0.90× no auth", ratio(Mode::ApiKey), true, 0.90));
+        rows.push(("introspection warm ≥ 0.90× no auth", ratio(Mode::Introspection), true, 0.90));
+        rows.push(("rate limit ≥ 0.95× no auth", ratio(Mode::RateLimit), true, 0.95));
+        // Cost per request is 1 / throughput: cost(JWT cold) / cost(raw) = rps(raw) / rps(cold).
+        let cold = self.median_of(quotient(Mode::RawDecode, Mode::JwtCold));
+        rows.push(("JWT cold ≤ 1.10× the cost of raw `jsonwebtoken::decode`", cold, false, 1.10));
+        let dpop = self.median_of(quotient(Mode::RawDecode, Mode::Dpop));
+        rows.push(("DPoP ≤ 1.10× the cost of raw `jsonwebtoken::decode`", dpop, false, 1.10));
+        let authorizer = self.median_of(quotient(Mode::JwtWarm, Mode::PeerJwtAuthorizer));
+        rows.push(("JWT warm ≥ 7× jwt-authorizer (same token)", authorizer, true, 7.0));
+        let jwt_auth = self.median_of(quotient(Mode::JwtWarm, Mode::PeerAxumJwtAuth));
+        rows.push(("JWT warm ≥ 25× axum-jwt-auth (same token)", jwt_auth, true, 25.0));
+        println!("\n| target | measured (median of per-round ratios) | met |");
+        println!("|---|---:|---|");
+        for (target, measured, at_least, bound) in rows {
+            let Some(value) = measured else { continue };
+            let met = if at_least { value >= bound } else { value <= bound };
+            println!("| {target} | {value:.2}× | {} |", if met { "yes" } else { "**no**" });
+        }
+    }
+}
+
+/// The expected rate of DPoP requests, to size the proof pool: DPoP costs at least one signature
+/// check per request, as a cold JWT does, so the cold row of this round (else DPoP's last round)
+/// bounds it.
+fn dpop_rate_estimate(results: &Results) -> f64 {
+    let round = results.rounds.last();
+    round
+        .and_then(|r| r.get(&Mode::JwtCold).copied())
+        .or_else(|| results.samples.get(&Mode::Dpop).and_then(|s| s.last()).map(|s| s.rps))
+        .unwrap_or(20_000.0)
+}
+
+/// The most proofs made for one run of the generator (about 0.7 KB each).
+const MAX_PROOFS: usize = 2_000_000;
+
+fn proofs_for(rate: f64, seconds: u64) -> usize {
+    ((rate * 1.5 * seconds as f64) as usize + 1_000).min(MAX_PROOFS)
+}
+
+/// Measures one mode once: start, probe, warm up, measure, stop. Returns the measurement and the
+/// number of responses the server sent in all.
+async fn measure_once(
+    mode: Mode,
+    options: &Options,
+    fixtures: &Fixtures,
+    launcher: &Launcher,
+    generator: &Generator,
+    results: &Results,
+) -> Result<(Sample, u64), String> {
+    let load = Load {
+        connections: options.connections,
+        duration: Duration::from_secs(options.seconds),
+        client_core: options.pin.then_some(options.client_core),
+    };
+    let warm = Load { duration: Duration::from_secs(options.warmup), ..load };
+    if mode != Mode::Dpop {
+        let server = launcher.start(mode, fixtures, None)?;
+        let credentials = fixtures.credentials(mode);
+        check(mode, server.addr, &credentials).await?;
+        let mut served = 1;
+        if options.warmup > 0 {
+            served += generator.run(server.addr, &credentials, warm).await?.responses;
+        }
+        let sample = generator.run(server.addr, &credentials, load).await?;
+        return Ok((sample, served + sample.responses));
+    }
+    // DPoP: a pool of fresh proofs per run, made before it starts (signing is the client's work,
+    // not the server's); the replay store holds every proof of the server's life.
+    let rate = dpop_rate_estimate(results);
+    let (warm_count, count) = (proofs_for(rate, options.warmup), proofs_for(rate, options.seconds));
+    let server = launcher.start(mode, fixtures, Some(warm_count + count + 16))?;
+    let mut served = 1;
+    if options.warmup > 0 {
+        let credentials = fixtures.dpop(server.addr, warm_count)?;
+        check(mode, server.addr, &credentials).await?;
+        served += generator.run(server.addr, &credentials, warm).await?.responses;
+    }
+    let credentials = fixtures.dpop(server.addr, count)?;
+    if options.warmup == 0 {
+        check(mode, server.addr, &credentials).await?;
+    }
+    let sample = generator.run(server.addr, &credentials, load).await?;
+    Ok((sample, served + sample.responses))
+}
+
+/// One request must be answered 200 before a row is measured: a misconfigured row fails the run.
+async fn check(mode: Mode, addr: SocketAddr, credentials: &Credentials) -> Result<(), String> {
+    match client::probe(addr, credentials).await? {
+        (200, _) => Ok(()),
+        (status, challenge) => Err(format!(
+            "{}: the first request was answered {status} (WWW-Authenticate: {})",
+            mode.key(),
+            challenge.as_deref().unwrap_or("none")
+        )),
+    }
+}
+
+async fn run(options: Options, launcher: Launcher, generator: Generator, dir: &TempDir) -> Result<(), String> {
+    let fixtures = Fixtures::new(&dir.0).await?;
+    let started = Instant::now();
+    let load_before = load_average();
+    let mut results = Results::default();
+    for round in 1..=options.rounds {
+        results.rounds.push(HashMap::new());
+        for &mode in &options.modes {
+            let (sample, served) = measure_once(mode, &options, &fixtures, &launcher, &generator, &results).await?;
+            let round_rates = results.rounds.last_mut().expect("a round");
+            round_rates.insert(mode, sample.rps);
+            if let Some(base) = round_rates.get(&mode.baseline()).copied() {
+                results.ratios.entry(mode).or_default().push(sample.rps / base);
+            }
+            results.samples.entry(mode).or_default().push(sample);
+            eprintln!(
+                "round {round}/{}: {:<16} {:>8.0} req/s  p50 {:>8}  p99 {:>8}  errors {}  (served {served} responses)",
+                options.rounds,
+                mode.key(),
+                sample.rps,
+                micros(sample.p50_us),
+                micros(sample.p99_us),
+                sample.errors
+            );
+        }
+    }
+    let cores = options.cores;
+    println!(
+        "\n# loadtest: {} s per mode and round after {} s warm-up, {} interleaved rounds, {} keep-alive connections, {}",
+        options.seconds,
+        options.warmup,
+        options.rounds,
+        options.connections,
+        generator.name()
+    );
+    match launcher.core {
+        Some(core) => println!(
+            "# {cores} cores: servers pinned to core {core} (one thread each), load generator to core {}",
+            options.client_core
+        ),
+        None => println!("# {cores} cores: not pinned (servers and load generator share the cores)"),
     }
     println!(
-        "# load: {connections} keep-alive connections, {seconds} s per configuration, {rounds} interleaved rounds, 127.0.0.1\n"
+        "# load average before {load_before}, after {}; {:.0} s in all\n",
+        load_average(),
+        started.elapsed().as_secs_f64()
     );
-    println!("| configuration | req/s (median) | vs no auth, same round (median) | errors |");
-    println!("|---|---:|---:|---:|");
-    for (i, running) in servers.iter().enumerate() {
-        println!("| {} | {:.0} | {:.2} | {} |", running.name, median(&mut rates[i]), median(&mut ratios[i]), errors[i]);
+    results.print(&options.modes);
+    results.print_targets();
+    Ok(())
+}
+
+fn harness(args: &[String]) -> Result<(), String> {
+    let options = Options::parse(args)?;
+    // Peers first, on every core, before this process pins itself.
+    let mut peers = HashMap::new();
+    for mode in &options.modes {
+        if let Some((dir, binary)) = mode.peer() {
+            peers.insert(*mode, build_peer(dir, binary)?);
+        }
     }
-    for running in servers {
-        running.server.abort();
+    let pin = options.pin && options.cores >= 2 && on_path("taskset");
+    if options.pin && !pin {
+        eprintln!("warning: not pinning (needs 2 cores and taskset); servers and load generator share the cores");
+    }
+    if pin {
+        pin_self(options.client_core)?;
+    }
+    let options = Options { pin, ..options };
+    let dir = TempDir::new()?;
+    let generator = match (options.client.as_str(), on_path("wrk")) {
+        ("wrk", false) => return Err("--client wrk: wrk is not on PATH (Debian package `wrk`)".to_owned()),
+        ("wrk" | "auto", true) => Generator::Wrk { dir: dir.0.clone() },
+        _ => Generator::Builtin,
+    };
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let launcher =
+        Launcher { exe, peers, core: pin.then_some(options.server_core), prefix: options.server_prefix.clone() };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(run(options, launcher, generator, &dir))
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("serve") => match args.get(1).and_then(|k| Mode::from_key(k)) {
+            Some(mode) if mode.peer().is_none() => {
+                serve::ServeArgs::parse(&args[2..]).and_then(|serve_args| serve::serve(mode, &serve_args))
+            }
+            _ => Err(format!("serve needs a mode of this binary\n{USAGE}")),
+        },
+        _ => harness(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) if message.is_empty() => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("error: {message}\n{USAGE}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The demo server (axum): see the quickstart contract in the README.
 //!
-//! `cargo run --bin quickstart` prints `TOKEN …`, `ADMIN_TOKEN …`, `API_KEY …` and `LISTENING http://127.0.0.1:3000`.
+//! `cargo run --bin quickstart` prints `TOKEN …`, `ADMIN_TOKEN …`, `API_KEY …` and `LISTENING http://127.0.0.1:3000`
+//! (`https://` with `TOWER_AUTH_TLS_CERT` and `TOWER_AUTH_TLS_KEY`).
 
 use std::net::SocketAddr;
 
@@ -43,7 +44,7 @@ fn document(doc: Option<serde_json::Value>) -> Response {
     }
 }
 
-fn router(setup: &Setup) -> Router {
+fn router(setup: &Setup) -> Result<Router, tower_auth::ConfigError> {
     let protected = Router::new()
         .route("/me", get(me))
         .route(
@@ -63,7 +64,9 @@ fn router(setup: &Setup) -> Router {
     let protected = protected.layer(auth_layer(setup.authenticator.clone()));
     let discovery = setup.discovery_document();
     let jwks = setup.jwks();
-    Router::new()
+    // RFC 9728: `GET /.well-known/oauth-protected-resource`, public.
+    let metadata = tower_auth_axum::protected_resource_metadata(&setup.authenticator)?;
+    Ok(Router::new()
         .route("/healthz", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
         .route(
             "/.well-known/openid-configuration",
@@ -79,7 +82,8 @@ fn router(setup: &Setup) -> Router {
                 async move { document(j) }
             }),
         )
-        .merge(protected)
+        .merge(metadata)
+        .merge(protected))
 }
 
 #[tokio::main]
@@ -88,12 +92,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env();
     let listener = tokio::net::TcpListener::bind(&config.addr).await?;
     let setup = setup(&config, listener.local_addr()?).await?;
-    let app = router(&setup);
+    let app = router(&setup)?;
     setup.print_banner();
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match setup.tls.clone() {
+        // HTTPS: each request carries its connection's client certificate (when one was sent).
+        Some(tls) => tower_auth_axum::tls::serve(listener, tls, app).with_graceful_shutdown(shutdown).await?,
+        None => {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown)
+                .await?
+        }
+    }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The demo server on actix-web: the same contract as `quickstart` (see the README).
 //!
-//! `cargo run --bin quickstart-actix` prints `TOKEN …`, `ADMIN_TOKEN …`, `API_KEY …` and `LISTENING http://127.0.0.1:3000`.
+//! `cargo run --bin quickstart-actix` prints `TOKEN …`, `ADMIN_TOKEN …`, `API_KEY …` and `LISTENING http://127.0.0.1:3000`
+//! (`https://` with `TOWER_AUTH_TLS_CERT` and `TOWER_AUTH_TLS_KEY`).
 
 use actix_web::middleware::Condition;
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -76,6 +77,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let setup = setup(&config, listener.local_addr()?).await?;
     let documents = web::Data::new(Documents { discovery: setup.discovery_document(), jwks: setup.jwks() });
     let auth = setup.authenticator.clone();
+    // RFC 9728: `GET /.well-known/oauth-protected-resource`, public.
+    let metadata = tower_auth_actix::protected_resource_metadata(&auth)?;
     // Quotas per principal (shared by every worker), unless TOWER_AUTH_RATE_LIMIT=off.
     let limited = setup.rate_limiter.is_some();
     let limiter = match setup.rate_limiter.clone() {
@@ -85,6 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(documents.clone())
+            .service(metadata.clone())
             .route("/healthz", web::get().to(|| async { HttpResponse::Ok().json(json!({ "status": "ok" })) }))
             .route(
                 "/.well-known/openid-configuration",
@@ -110,7 +114,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     ),
             )
     })
-    .listen(listener)?
+    // HTTPS: each request reads its connection's client certificate (when one was sent).
+    .on_connect(tower_auth_actix::tls::on_connect);
+    let server = match setup.tls.clone() {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+        None => server.listen(listener)?,
+    }
     .run();
     setup.print_banner();
     server.await?;

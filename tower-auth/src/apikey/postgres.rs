@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -23,7 +23,11 @@ const COLUMNS: &str = "id, secret_hash, owner, name, scopes, created_at, expires
 /// `BYTEA`, times as `TIMESTAMPTZ`.
 ///
 /// The connection is opened lazily, on first use, so a service starts while the database is down
-/// (requests with API keys answer 503 until it is reachable) and reconnects after a restart. On
+/// (requests with API keys answer 503 until it is reachable) and reconnects after a restart. A
+/// connection on which a query timed out is given up (a silent peer may never answer again) and the
+/// next request opens a new one. While the database is unreachable, a request waits for at most
+/// one connection attempt besides its own: requests that queued behind a failed attempt share its
+/// failure instead of each trying in turn, so latency stays bounded by the timeouts. On
 /// that first connection the [migration](PostgresStore::migration_sql) runs (`CREATE TABLE IF NOT
 /// EXISTS …`, idempotent, serialized with an advisory lock) unless disabled with
 /// [`PostgresStoreBuilder::migrate`]. Plain TCP only (`NoTls`): meant for a database on the same
@@ -55,11 +59,17 @@ struct Inner {
     query_timeout: Duration,
     current: RwLock<Option<Arc<Conn>>>,
     connecting: tokio::sync::Mutex<()>,
+    /// Connection attempts finished (successful or not), to tell a caller that waited for the lock
+    /// whether an attempt ended meanwhile.
+    attempts: AtomicU64,
     migrated: AtomicBool,
 }
 
 struct Conn {
     client: Client,
+    /// The task driving the connection: ended when the connection is given up, so a socket to a
+    /// silent server does not linger.
+    driver: tokio::task::AbortHandle,
     get: Statement,
     record_use: Statement,
 }
@@ -163,6 +173,7 @@ impl PostgresStoreBuilder {
                 query_timeout: self.query_timeout,
                 current: RwLock::new(None),
                 connecting: tokio::sync::Mutex::new(()),
+                attempts: AtomicU64::new(0),
                 migrated: AtomicBool::new(false),
             }),
         })
@@ -230,8 +241,12 @@ CREATE INDEX IF NOT EXISTS {i} ON {t} (owner);"
     /// Runs the migration now, on a connection of its own (in a transaction, under an advisory
     /// lock, so replicas starting together do not trip over each other).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let client = self.open().await?;
-        self.run_migration(&client).await
+        let (client, driver) = self.open().await?;
+        let result = self.run_migration(&client).await;
+        if result.is_err() {
+            driver.abort();
+        }
+        result
     }
 
     async fn run_migration(&self, client: &Client) -> Result<(), StoreError> {
@@ -255,20 +270,47 @@ CREATE INDEX IF NOT EXISTS {i} ON {t} (owner);"
         }
     }
 
+    /// A query on the shared connection `conn`, within the query timeout. On a timeout the connection
+    /// is given up: the next request opens a new one.
+    async fn on<T>(
+        &self,
+        conn: &Arc<Conn>,
+        f: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.inner.query_timeout, f).await {
+            Ok(result) => result.map_err(|e| pg_error(&e)),
+            Err(_) => {
+                self.give_up(conn);
+                Err(StoreError::unavailable("PostgreSQL query timed out"))
+            }
+        }
+    }
+
+    /// Forgets `conn` (if it is still the shared one) and ends its driver.
+    fn give_up(&self, conn: &Arc<Conn>) {
+        let mut current = self.inner.current.write().unwrap_or_else(|p| p.into_inner());
+        if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+            *current = None;
+        }
+        drop(current);
+        conn.driver.abort();
+        tracing::debug!(target: "tower_auth::apikey", "PostgreSQL connection given up after a timeout");
+    }
+
     /// A new connection, its driver spawned on the current Tokio runtime.
-    async fn open(&self) -> Result<Client, StoreError> {
+    async fn open(&self) -> Result<(Client, tokio::task::AbortHandle), StoreError> {
         let connect = self.inner.config.connect(NoTls);
         let (client, connection) = match tokio::time::timeout(self.inner.connect_timeout, connect).await {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => return Err(StoreError::unavailable(format!("cannot connect to PostgreSQL: {e}"))),
             Err(_) => return Err(StoreError::unavailable("connecting to PostgreSQL timed out")),
         };
-        tokio::spawn(async move {
+        let driver = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(target: "tower_auth::apikey", error = %e, "PostgreSQL connection closed");
             }
         });
-        Ok(client)
+        Ok((client, driver.abort_handle()))
     }
 
     fn current(&self) -> Option<Arc<Conn>> {
@@ -277,42 +319,70 @@ CREATE INDEX IF NOT EXISTS {i} ON {t} (owner);"
     }
 
     /// The shared connection: reused while open; otherwise one caller reconnects (migrating first
-    /// if configured and not done yet) while the others wait for it.
+    /// if configured and not done yet) while the others wait for it. A caller that waited while an
+    /// attempt failed gets that failure rather than trying again itself: the wait is bounded by one
+    /// attempt, not by the number of callers queued.
     async fn conn(&self) -> Result<Arc<Conn>, StoreError> {
         if let Some(conn) = self.current() {
             return Ok(conn);
         }
+        let attempts_before = self.inner.attempts.load(Ordering::Acquire);
         let _guard = self.inner.connecting.lock().await;
         if let Some(conn) = self.current() {
             return Ok(conn);
         }
-        let client = self.open().await?;
-        if self.inner.migrate && !self.inner.migrated.load(Ordering::Acquire) {
-            self.run_migration(&client).await?;
+        if self.inner.attempts.load(Ordering::Acquire) != attempts_before {
+            return Err(StoreError::unavailable("PostgreSQL unavailable: connecting failed"));
         }
-        let t = &self.inner.table;
-        let get = self.timed(client.prepare(&format!("SELECT {COLUMNS} FROM {t} WHERE id = $1"))).await?;
-        let record_use = self
-            .timed(client.prepare(&format!(
-                "UPDATE {t} SET uses = uses + 1 \
-                 WHERE id = $1 AND revoked_at IS NULL AND (max_uses IS NULL OR uses < max_uses) RETURNING uses"
-            )))
-            .await?;
-        let conn = Arc::new(Conn { client, get, record_use });
+        let result = self.connect_now().await;
+        self.inner.attempts.fetch_add(1, Ordering::AcqRel);
+        let conn = Arc::new(result?);
         *self.inner.current.write().unwrap_or_else(|p| p.into_inner()) = Some(conn.clone());
         Ok(conn)
     }
 
+    /// Opens a connection, migrates if due, prepares the statements of the request path.
+    async fn connect_now(&self) -> Result<Conn, StoreError> {
+        let (client, driver) = self.open().await?;
+        let prepared = async {
+            if self.inner.migrate && !self.inner.migrated.load(Ordering::Acquire) {
+                self.run_migration(&client).await?;
+            }
+            let t = &self.inner.table;
+            let get = self.timed(client.prepare(&format!("SELECT {COLUMNS} FROM {t} WHERE id = $1"))).await?;
+            let record_use = self
+                .timed(client.prepare(&format!(
+                    "UPDATE {t} SET uses = uses + 1 \
+                     WHERE id = $1 AND revoked_at IS NULL AND (max_uses IS NULL OR uses < max_uses) RETURNING uses"
+                )))
+                .await?;
+            Ok((get, record_use))
+        }
+        .await;
+        match prepared {
+            Ok((get, record_use)) => Ok(Conn { client, driver, get, record_use }),
+            Err(e) => {
+                driver.abort();
+                Err(e)
+            }
+        }
+    }
+
     async fn get_record(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         // One retry on a connection that broke (a database restart): the next connection is fresh.
+        // Not after a timeout: that would wait it out twice.
         for attempt in 0..2 {
             let conn = self.conn().await?;
-            match self.timed(conn.client.query_opt(&conn.get, &[&id])).await {
-                Ok(row) => return row.as_ref().map(row_to_record).transpose(),
-                Err(e) if attempt == 0 && conn.client.is_closed() => {
+            match tokio::time::timeout(self.inner.query_timeout, conn.client.query_opt(&conn.get, &[&id])).await {
+                Ok(Ok(row)) => return row.as_ref().map(row_to_record).transpose(),
+                Ok(Err(e)) if attempt == 0 && conn.client.is_closed() => {
                     tracing::debug!(target: "tower_auth::apikey", error = %e, "retrying on a new PostgreSQL connection");
                 }
-                Err(e) => return Err(e),
+                Ok(Err(e)) => return Err(pg_error(&e)),
+                Err(_) => {
+                    self.give_up(&conn);
+                    return Err(StoreError::unavailable("PostgreSQL query timed out"));
+                }
             }
         }
         Err(StoreError::unavailable("PostgreSQL unavailable"))
@@ -328,24 +398,27 @@ CREATE INDEX IF NOT EXISTS {i} ON {t} (owner);"
             self.inner.table
         );
         let hash: &[u8] = r.secret_hash.as_bytes();
-        self.timed(conn.client.execute(
-            &sql,
-            &[
-                &r.id,
-                &hash,
-                &r.owner,
-                &r.name,
-                &r.scopes,
-                &r.created_at,
-                &r.expires_at,
-                &r.revoked_at,
-                &r.tier,
-                &networks,
-                &max_uses,
-                &uses,
-                &r.last_used_at,
-            ],
-        ))
+        self.on(
+            &conn,
+            conn.client.execute(
+                &sql,
+                &[
+                    &r.id,
+                    &hash,
+                    &r.owner,
+                    &r.name,
+                    &r.scopes,
+                    &r.created_at,
+                    &r.expires_at,
+                    &r.revoked_at,
+                    &r.tier,
+                    &networks,
+                    &max_uses,
+                    &uses,
+                    &r.last_used_at,
+                ],
+            ),
+        )
         .await?;
         Ok(())
     }
@@ -398,7 +471,7 @@ impl ApiKeyStore for PostgresStore {
         Box::pin(async move {
             let conn = self.conn().await?;
             let sql = format!("UPDATE {} SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", self.inner.table);
-            Ok(self.timed(conn.client.execute(&sql, &[&id, &at])).await? > 0)
+            Ok(self.on(&conn, conn.client.execute(&sql, &[&id, &at])).await? > 0)
         })
     }
 
@@ -406,7 +479,7 @@ impl ApiKeyStore for PostgresStore {
         Box::pin(async move {
             let conn = self.conn().await?;
             let sql = format!("SELECT {COLUMNS} FROM {} ORDER BY created_at, id", self.inner.table);
-            let rows = self.timed(conn.client.query(&sql, &[])).await?;
+            let rows = self.on(&conn, conn.client.query(&sql, &[])).await?;
             rows.iter().map(row_to_record).collect()
         })
     }
@@ -414,7 +487,7 @@ impl ApiKeyStore for PostgresStore {
     fn record_use<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            Ok(self.timed(conn.client.query_opt(&conn.record_use, &[&id])).await?.is_some())
+            Ok(self.on(&conn, conn.client.query_opt(&conn.record_use, &[&id])).await?.is_some())
         })
     }
 
@@ -430,7 +503,7 @@ impl ApiKeyStore for PostgresStore {
                  FROM unnest($1::text[], $2::timestamptz[]) AS v(id, at) WHERE k.id = v.id",
                 t = self.inner.table
             );
-            self.timed(conn.client.execute(&sql, &[&ids, &times])).await?;
+            self.on(&conn, conn.client.execute(&sql, &[&ids, &times])).await?;
             Ok(())
         })
     }

@@ -1,0 +1,449 @@
+//! HTTPS and client certificates on the real quickstart binaries, axum and actix-web (the
+//! quickstart contract's `TOWER_AUTH_TLS_CERT`, `…_KEY`, `…_CLIENT_CA` and
+//! `TOWER_AUTH_TRUSTED_PROXIES`; RFC 8705, RFC 9440). rcgen makes a test CA, the server certificate
+//! (127.0.0.1) and client certificates, written as PEM files to a temporary directory; reqwest
+//! presents the client certificates.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, SanType,
+};
+use serde_json::{Value, json};
+use tower_auth::testkit::TestIssuer;
+
+const BINARIES: [&str; 2] = [env!("CARGO_BIN_EXE_quickstart"), env!("CARGO_BIN_EXE_quickstart-actix")];
+const AUDIENCE: &str = "https://api.tower-auth.test";
+const SPIFFE_ID: &str = "spiffe://tower-auth.test/ns/shop/sa/orders";
+const DNS_NAME: &str = "reports.tower-auth.test";
+const BINDING: Option<(&str, &str)> = Some(("invalid_token", "Invalid token binding"));
+const BAD_CERTIFICATE: Option<(&str, &str)> = Some(("invalid_token", "Invalid client certificate"));
+
+/// The quickstart's exact challenge for a refusal with `error` (code, description), or for a request
+/// without credentials (`None`): `Bearer`, then `DPoP`, each naming the RFC 9728 metadata document
+/// of `origin`.
+fn challenge(origin: &str, error: Option<(&str, &str)>) -> Vec<String> {
+    let metadata = format!(r#"resource_metadata="{origin}/.well-known/oauth-protected-resource""#);
+    let error = error
+        .map(|(code, description)| format!(r#", error="{code}", error_description="{description}""#))
+        .unwrap_or_default();
+    vec![format!(
+        r#"Bearer realm="tower-auth"{error}, {metadata}, DPoP realm="tower-auth", algs="ES256 ES384 ES512 PS256 RS256 EdDSA", {metadata}"#
+    )]
+}
+
+// ---------------------------------------------------------------------------------------------
+// The test PKI, as PEM files
+
+struct Leaf {
+    cert_pem: String,
+    key_pem: String,
+    der: Vec<u8>,
+}
+
+struct Pki {
+    dir: PathBuf,
+    ca_pem: String,
+    spiffe: Leaf,
+    dns: Leaf,
+    foreign: Leaf,
+}
+
+fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA")
+}
+
+fn leaf(ca: &CertifiedIssuer<'static, KeyPair>, cn: &str, sans: Vec<SanType>, usage: ExtendedKeyUsagePurpose) -> Leaf {
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.subject_alt_names = sans;
+    params.extended_key_usages = vec![usage];
+    let cert = params.signed_by(&key, ca).expect("signed leaf");
+    Leaf { cert_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().to_vec() }
+}
+
+impl Pki {
+    /// A CA, the server's certificate for 127.0.0.1 (files `ca.pem`, `server.pem`, `server.key`),
+    /// and client certificates: SPIFFE ID, DNS name only, and a SPIFFE ID from another CA.
+    fn new() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tower-auth-quickstart-tls-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("temporary directory");
+        let authority = ca("quickstart test CA");
+        let server = leaf(
+            &authority,
+            "localhost",
+            vec![
+                SanType::IpAddress("127.0.0.1".parse().expect("ip")),
+                SanType::DnsName("localhost".try_into().expect("dns")),
+            ],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        let spiffe_san = || vec![SanType::URI(SPIFFE_ID.try_into().expect("URI SAN"))];
+        let spiffe = leaf(&authority, "orders", spiffe_san(), ExtendedKeyUsagePurpose::ClientAuth);
+        let dns = leaf(
+            &authority,
+            "reports",
+            vec![SanType::DnsName(DNS_NAME.try_into().expect("dns"))],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let foreign = leaf(&ca("another CA"), "orders", spiffe_san(), ExtendedKeyUsagePurpose::ClientAuth);
+        let pki = Self { dir, ca_pem: authority.pem(), spiffe, dns, foreign };
+        std::fs::write(pki.path("ca.pem"), &pki.ca_pem).expect("write");
+        std::fs::write(pki.path("server.pem"), &server.cert_pem).expect("write");
+        std::fs::write(pki.path("server.key"), &server.key_pem).expect("write");
+        std::fs::write(pki.path("other.key"), KeyPair::generate().expect("key").serialize_pem()).expect("write");
+        pki
+    }
+
+    fn path(&self, file: &str) -> String {
+        self.dir.join(file).to_str().expect("UTF-8 path").to_owned()
+    }
+
+    /// `TOWER_AUTH_TLS_CERT`, `…_KEY` and `…_CLIENT_CA`.
+    fn tls_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("TOWER_AUTH_TLS_CERT", self.path("server.pem")),
+            ("TOWER_AUTH_TLS_KEY", self.path("server.key")),
+            ("TOWER_AUTH_TLS_CLIENT_CA", self.path("ca.pem")),
+        ]
+    }
+
+    /// An HTTPS client trusting only the test CA, presenting `identity` when given.
+    fn client(&self, identity: Option<&Leaf>) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).expect("CA certificate");
+        let mut builder = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(20)).tls_certs_only([ca]);
+        if let Some(leaf) = identity {
+            let pem = format!("{}{}", leaf.cert_pem, leaf.key_pem);
+            builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).expect("identity"));
+        }
+        builder.build().expect("HTTPS client")
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The quickstart
+
+/// A running quickstart; killed (it is our child) when dropped.
+struct Quickstart {
+    child: Child,
+    origin: String,
+    lines: Vec<String>,
+}
+
+impl Quickstart {
+    fn start(binary: &str, env: &[(&str, String)]) -> Self {
+        let mut command = Command::new(binary);
+        command.env_clear().env("TOWER_AUTH_ADDR", "127.0.0.1:0").env("RUST_LOG", "off");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start the quickstart");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Self { child, origin: String::new(), lines: Vec::new() };
+        loop {
+            let line = rx.recv_timeout(Duration::from_secs(60)).expect("a LISTENING line within 60 s");
+            if let Some(origin) = line.strip_prefix("LISTENING ") {
+                server.origin = origin.to_owned();
+                break;
+            }
+            server.lines.push(line);
+        }
+        server
+    }
+
+    fn printed(&self, name: &str) -> String {
+        let prefix = format!("{name} ");
+        self.lines.iter().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("no {name} line")).to_owned()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.origin)
+    }
+}
+
+impl Drop for Quickstart {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    challenges: Vec<String>,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Result<Answer, reqwest::Error> {
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let challenges = response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    Ok(Answer { status, challenges, body: response.text().await? })
+}
+
+async fn answer(request: reqwest::RequestBuilder, what: &str) -> Answer {
+    send(request).await.unwrap_or_else(|e| panic!("{what}: request failed: {e}"))
+}
+
+/// `/me` (or `/bound`) of a certificate principal with subject `sub`.
+#[track_caller]
+fn assert_certificate_principal(ans: &Answer, sub: &str, what: &str) {
+    assert_eq!(ans.status, 200, "{what}: {ans:?}");
+    let doc = ans.json();
+    assert_eq!(doc["sub"], sub, "{what}: {doc}");
+    assert_eq!(doc["bound"], "mtls", "{what}: {doc}");
+    if doc.get("kind").is_some() {
+        assert_eq!(
+            (doc["kind"].clone(), doc["scopes"].clone()),
+            (json!("client_cert"), json!(["orders:read"])),
+            "{what}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+/// Embedded mode over HTTPS with a client CA: the printed lines, `/healthz`, certificate
+/// authentication (SPIFFE ID, scope `orders:read`), tokens and API keys without a certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_mode_over_https_with_client_certificates() {
+    let pki = Pki::new();
+    let (anonymous, spiffe, dns, foreign) =
+        (pki.client(None), pki.client(Some(&pki.spiffe)), pki.client(Some(&pki.dns)), pki.client(Some(&pki.foreign)));
+    for binary in BINARIES {
+        let server = Quickstart::start(binary, &pki.tls_env());
+        assert!(server.origin.starts_with("https://127.0.0.1:"), "{binary}: LISTENING {}", server.origin);
+        let what = |case: &str| format!("{binary}: {case}");
+        let (token, api_key) = (server.printed("TOKEN"), server.printed("API_KEY"));
+        let _ = server.printed("ADMIN_TOKEN");
+
+        let health = answer(anonymous.get(server.url("/healthz")), &what("/healthz")).await;
+        assert_eq!(health.status, 200, "{}", what("/healthz over https"));
+
+        // A client certificate of the CA with a SPIFFE ID: kind client_cert, bound mtls.
+        let me = answer(spiffe.get(server.url("/me")), &what("/me")).await;
+        assert_certificate_principal(&me, SPIFFE_ID, &what("/me with a certificate"));
+        assert_eq!(answer(spiffe.get(server.url("/orders")), &what("/orders")).await.status, 200, "{binary}");
+        assert_eq!(answer(spiffe.post(server.url("/orders")), &what("POST /orders")).await.status, 403, "{binary}");
+        assert_eq!(answer(spiffe.get(server.url("/admin")), &what("/admin")).await.status, 403, "{binary}");
+        let bound = answer(spiffe.get(server.url("/bound")), &what("/bound")).await;
+        assert_certificate_principal(&bound, SPIFFE_ID, &what("/bound with a certificate"));
+
+        // No certificate and no credential: the quickstart's usual 401.
+        let none = answer(anonymous.get(server.url("/me")), &what("/me")).await;
+        assert_eq!((none.status, none.challenges.clone()), (401, challenge(&server.origin, None)), "{binary}");
+        // A certificate of the CA without a SPIFFE ID does not authenticate.
+        let no_id = answer(dns.get(server.url("/me")), &what("/me")).await;
+        assert_eq!(
+            (no_id.status, no_id.challenges.clone()),
+            (401, challenge(&server.origin, BAD_CERTIFICATE)),
+            "{binary}"
+        );
+        // A certificate of another CA fails the handshake.
+        assert!(send(foreign.get(server.url("/healthz"))).await.is_err(), "{}", what("foreign CA accepted"));
+
+        // The printed token and API key work over HTTPS without a certificate.
+        let me = answer(anonymous.get(server.url("/me")).bearer_auth(&token), &what("/me")).await;
+        assert_eq!((me.status, me.json()["kind"].clone()), (200, json!("jwt")), "{}", what("TOKEN"));
+        let me = answer(anonymous.get(server.url("/me")).header("x-api-key", &api_key), &what("/me")).await;
+        assert_eq!((me.status, me.json()["kind"].clone()), (200, json!("api_key")), "{}", what("API_KEY"));
+    }
+}
+
+/// `TOWER_AUTH_CLIENT_CERT_IDENTITY=dns_san`: the DNS name is the subject.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_mapping_is_configurable() {
+    let pki = Pki::new();
+    let dns = pki.client(Some(&pki.dns));
+    let spiffe = pki.client(Some(&pki.spiffe));
+    let mut env = pki.tls_env();
+    env.push(("TOWER_AUTH_CLIENT_CERT_IDENTITY", "dns_san".to_owned()));
+    for binary in BINARIES {
+        let server = Quickstart::start(binary, &env);
+        let me = answer(dns.get(server.url("/me")), binary).await;
+        assert_certificate_principal(&me, DNS_NAME, &format!("{binary}: DNS name mapping"));
+        let no_dns = answer(spiffe.get(server.url("/me")), binary).await;
+        assert_eq!((no_dns.status, no_dns.challenges), (401, challenge(&server.origin, BAD_CERTIFICATE)), "{binary}");
+    }
+}
+
+/// Certificate-bound tokens of a real issuer (`cnf.x5t#S256`, RFC 8705 §3): accepted on `/me` and
+/// `/bound` over their certificate only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_bound_tokens_over_https() {
+    let pki = Pki::new();
+    let issuer = TestIssuer::start().await;
+    issuer.set_default_audience(AUDIENCE);
+    let thumbprint = tower_auth::mtls::x5t_s256(&pki.spiffe.der);
+    let bound = issuer.token().subject("alice").claim("cnf", json!({ "x5t#S256": thumbprint })).sign();
+    let unbound = issuer.token().subject("bob").sign();
+    let (anonymous, spiffe, dns) = (pki.client(None), pki.client(Some(&pki.spiffe)), pki.client(Some(&pki.dns)));
+    let mut env = pki.tls_env();
+    env.push(("TOWER_AUTH_ISSUER", issuer.url().to_owned()));
+    for binary in BINARIES {
+        let server = Quickstart::start(binary, &env);
+        let what = |case: &str| format!("{binary}: {case}");
+        for path in ["/me", "/bound"] {
+            let ok = answer(spiffe.get(server.url(path)).bearer_auth(&bound), &what(path)).await;
+            assert_eq!(ok.status, 200, "{}: {ok:?}", what(path));
+            assert_eq!((ok.json()["sub"].clone(), ok.json()["bound"].clone()), (json!("alice"), json!("mtls")));
+            let other = answer(dns.get(server.url(path)).bearer_auth(&bound), &what(path)).await;
+            assert_eq!((other.status, other.challenges), (401, challenge(&server.origin, BINDING)), "{}", what(path));
+            let none = answer(anonymous.get(server.url(path)).bearer_auth(&bound), &what(path)).await;
+            assert_eq!((none.status, none.challenges), (401, challenge(&server.origin, BINDING)), "{}", what(path));
+        }
+        let me = answer(spiffe.get(server.url("/me")).bearer_auth(&bound), &what("/me")).await;
+        assert_eq!(me.json()["kind"], "jwt", "{}", what("a token wins over the certificate"));
+        // An unbound token is no sender-constrained token: 403 on /bound.
+        let plain = answer(spiffe.get(server.url("/bound")).bearer_auth(&unbound), &what("/bound")).await;
+        assert_eq!((plain.status, plain.challenges.len()), (403, 0), "{}", what("unbound token on /bound"));
+    }
+}
+
+/// `TOWER_AUTH_TRUSTED_PROXIES` on plain HTTP: the `Client-Cert` header of a trusted peer (here
+/// 127.0.0.1) authenticates; from any other peer it is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_cert_header_behind_a_trusted_proxy() {
+    let pki = Pki::new();
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(20)).build().expect("client");
+    let field = format!(":{}:", STANDARD.encode(&pki.spiffe.der));
+    let foreign = format!(":{}:", STANDARD.encode(&pki.foreign.der));
+    for (proxies, trusted) in [("127.0.0.1/32", true), ("10.0.0.0/8", false)] {
+        let env =
+            [("TOWER_AUTH_TRUSTED_PROXIES", proxies.to_owned()), ("TOWER_AUTH_TLS_CLIENT_CA", pki.path("ca.pem"))];
+        for binary in BINARIES {
+            let server = Quickstart::start(binary, &env);
+            assert!(server.origin.starts_with("http://"), "{binary}: LISTENING {}", server.origin);
+            let what = format!("{binary}, trusted proxies {proxies}");
+            let me = answer(client.get(server.url("/me")).header("client-cert", &field), &what).await;
+            if trusted {
+                assert_certificate_principal(&me, SPIFFE_ID, &what);
+                // Forwarded certificates must chain to TOWER_AUTH_TLS_CLIENT_CA.
+                let other = answer(client.get(server.url("/me")).header("client-cert", &foreign), &what).await;
+                assert_eq!(
+                    (other.status, other.challenges),
+                    (401, challenge(&server.origin, BAD_CERTIFICATE)),
+                    "{what}"
+                );
+                let twice = client.get(server.url("/me")).header("client-cert", &field).header("client-cert", &field);
+                assert_eq!(answer(twice, &what).await.status, 400, "{what}: two Client-Cert fields");
+            } else {
+                assert_eq!((me.status, me.challenges), (401, challenge(&server.origin, None)), "{what}");
+            }
+        }
+    }
+}
+
+/// `TOWER_AUTH_CLIENT_CERT_HEADER=xfcc`: Envoy's header from a trusted proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xfcc_header_behind_a_trusted_proxy() {
+    let pki = Pki::new();
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(20)).build().expect("client");
+    let escaped: String = pki
+        .spiffe
+        .cert_pem
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let xfcc = format!("By=spiffe://tower-auth.test/api;Cert=\"{escaped}\"");
+    let env = [
+        ("TOWER_AUTH_TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
+        ("TOWER_AUTH_TLS_CLIENT_CA", pki.path("ca.pem")),
+        ("TOWER_AUTH_CLIENT_CERT_HEADER", "xfcc".to_owned()),
+    ];
+    for binary in BINARIES {
+        let server = Quickstart::start(binary, &env);
+        let me = answer(client.get(server.url("/me")).header("x-forwarded-client-cert", &xfcc), binary).await;
+        assert_certificate_principal(&me, SPIFFE_ID, binary);
+        // The RFC 9440 header is not read in this configuration.
+        let field = format!(":{}:", STANDARD.encode(&pki.spiffe.der));
+        let other = answer(client.get(server.url("/me")).header("client-cert", &field), binary).await;
+        assert_eq!((other.status, other.challenges), (401, challenge(&server.origin, None)), "{binary}");
+    }
+}
+
+/// Configuration mistakes stop the server at start-up with status 2.
+#[test]
+fn invalid_tls_settings_stop_the_server() {
+    let pki = Pki::new();
+    let missing = pki.path("missing.pem");
+    let cases: [(&str, Vec<(&str, String)>); 7] = [
+        ("certificate without key", vec![("TOWER_AUTH_TLS_CERT", pki.path("server.pem"))]),
+        ("key without certificate", vec![("TOWER_AUTH_TLS_KEY", pki.path("server.key"))]),
+        (
+            "unreadable certificate",
+            vec![("TOWER_AUTH_TLS_CERT", missing.clone()), ("TOWER_AUTH_TLS_KEY", pki.path("server.key"))],
+        ),
+        (
+            "key of another certificate",
+            vec![("TOWER_AUTH_TLS_CERT", pki.path("server.pem")), ("TOWER_AUTH_TLS_KEY", pki.path("other.key"))],
+        ),
+        (
+            "a key as the client CA",
+            vec![
+                ("TOWER_AUTH_TLS_CERT", pki.path("server.pem")),
+                ("TOWER_AUTH_TLS_KEY", pki.path("server.key")),
+                ("TOWER_AUTH_TLS_CLIENT_CA", pki.path("server.key")),
+            ],
+        ),
+        ("bad trusted proxies", vec![("TOWER_AUTH_TRUSTED_PROXIES", "127.0.0.1/33".to_owned())]),
+        ("bad header format", vec![("TOWER_AUTH_CLIENT_CERT_HEADER", "forwarded".to_owned())]),
+    ];
+    for binary in BINARIES {
+        for (case, env) in &cases {
+            let mut command = Command::new(binary);
+            command.env_clear().env("TOWER_AUTH_ADDR", "127.0.0.1:0");
+            for (name, value) in env {
+                command.env(name, value);
+            }
+            let status = command.stdout(Stdio::null()).stderr(Stdio::null()).status().expect("run the quickstart");
+            assert_eq!(status.code(), Some(2), "{binary}: {case}");
+        }
+    }
+}
