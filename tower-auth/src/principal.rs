@@ -65,13 +65,26 @@ impl Binding {
         }
     }
 
-    /// Reads `cnf.jkt` / `cnf.x5t#S256` from a claims object.
-    pub(crate) fn from_claims(claims: &Map<String, Value>) -> Option<Self> {
-        let cnf = claims.get("cnf")?.as_object()?;
-        if let Some(jkt) = cnf.get("jkt").and_then(Value::as_str) {
-            return Some(Self::Dpop { jkt: jkt.to_owned() });
+    /// Reads the confirmation (`cnf`, RFC 7800) of a claims object or introspection answer.
+    ///
+    /// `Ok(None)`: no `cnf`, an unbound token. `Ok(Some(_))`: `cnf` holds exactly one member, `jkt`
+    /// (RFC 9449 §6) or `x5t#S256` (RFC 8705 §3.1), a non-empty string. `Err(())`: any other `cnf` —
+    /// not an object, empty, both methods, or a method this server cannot check. Such a token is
+    /// bound to something that cannot be verified here, so it is refused (fail closed), never taken
+    /// as unbound.
+    pub(crate) fn from_claims(claims: &Map<String, Value>) -> Result<Option<Self>, ()> {
+        let Some(cnf) = claims.get("cnf") else { return Ok(None) };
+        let cnf = cnf.as_object().ok_or(())?;
+        let mut members = cnf.iter();
+        let (Some((method, Value::String(value))), None) = (members.next(), members.next()) else { return Err(()) };
+        if value.is_empty() {
+            return Err(());
         }
-        cnf.get("x5t#S256").and_then(Value::as_str).map(|t| Self::Mtls { x5t_s256: t.to_owned() })
+        match method.as_str() {
+            "jkt" => Ok(Some(Self::Dpop { jkt: value.clone() })),
+            "x5t#S256" => Ok(Some(Self::Mtls { x5t_s256: value.clone() })),
+            _ => Err(()),
+        }
     }
 }
 
@@ -341,9 +354,25 @@ mod tests {
 
     #[test]
     fn binding_from_cnf() {
-        let Value::Object(map) = json!({"cnf": {"jkt": "abc"}}) else { unreachable!() };
-        assert_eq!(Binding::from_claims(&map), Some(Binding::Dpop { jkt: "abc".into() }));
-        let Value::Object(map) = json!({"cnf": {"x5t#S256": "xyz"}}) else { unreachable!() };
-        assert_eq!(Binding::from_claims(&map).unwrap().as_str(), "mtls");
+        let read = |v: Value| {
+            let Value::Object(map) = v else { unreachable!() };
+            Binding::from_claims(&map)
+        };
+        assert_eq!(read(json!({"cnf": {"jkt": "abc"}})), Ok(Some(Binding::Dpop { jkt: "abc".into() })));
+        assert_eq!(read(json!({"cnf": {"x5t#S256": "xyz"}})), Ok(Some(Binding::Mtls { x5t_s256: "xyz".into() })));
+        assert_eq!(read(json!({"sub": "a"})), Ok(None));
+        // Fail closed: a confirmation that cannot be checked here is never read as "unbound".
+        for cnf in [
+            json!("x"),
+            json!({}),
+            json!({"jkt": ""}),
+            json!({"jkt": 1}),
+            json!({"kid": "k"}),
+            json!({"jwk": {"kty": "EC"}}),
+            json!({"jkt": "a", "x5t#S256": "b"}),
+            json!({"jkt": "a", "kid": "k"}),
+        ] {
+            assert_eq!(read(json!({ "cnf": cnf })), Err(()), "{cnf}");
+        }
     }
 }

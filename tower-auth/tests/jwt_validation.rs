@@ -864,6 +864,25 @@ async fn bound_token_presented_as_bearer_is_binding_mismatch() {
     let plain = issuer.token().sign();
     let p = auth.authenticate(&request(&plain)).await.expect("bearer token").expect("principal");
     assert_eq!(p.subject(), "user-1");
+    // A confirmation this server cannot check (RFC 7800 `kid` / `jwk`, both methods at once, not an
+    // object) is refused, never read as an unbound token (fail closed).
+    for cnf in [
+        json!({"kid": "k1"}),
+        json!({"jwk": {"kty": "EC", "crv": "P-256"}}),
+        json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+        json!("x5t"),
+        json!({}),
+    ] {
+        let token = issuer.token().claim("cnf", cnf.clone()).sign();
+        let err = validator.validate(&token).await.expect_err("unreadable cnf");
+        assert_eq!(err.kind(), AuthErrorKind::BindingMismatch, "{cnf}");
+        let err = auth.authenticate(&request(&token)).await.expect_err("unreadable cnf");
+        assert_eq!(
+            err.www_authenticate().as_deref(),
+            Some(r#"Bearer error="invalid_token", error_description="Invalid token binding""#),
+            "{cnf}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -279,10 +279,7 @@ impl Answer {
         }
         // D6: record the binding. A `cnf` this server cannot read, or a DPoP token type without a
         // `jkt` (or a `jkt` with another explicit type), is never taken for a plain bearer token.
-        let binding = Binding::from_claims(&doc);
-        if doc.contains_key("cnf") && binding.is_none() {
-            return Err(AuthErrorKind::BindingMismatch);
-        }
+        let binding = Binding::from_claims(&doc).map_err(|()| AuthErrorKind::BindingMismatch)?;
         if let Some(token_type) = doc.get("token_type") {
             let is_dpop = token_type.as_str().is_some_and(|t| t.eq_ignore_ascii_case("dpop"));
             if is_dpop != matches!(binding, Some(Binding::Dpop { .. })) {

@@ -413,7 +413,8 @@ fn principal_from_claims(
     let client_id = str_claim("client_id").or_else(|| str_claim("azp")).or_else(|| str_claim("cid"));
     let subject = str_claim("sub").or_else(|| client_id.clone()).ok_or(AuthErrorKind::MissingClaim)?;
     let scopes = scopes_from_claims(&claims);
-    let binding = Binding::from_claims(&claims);
+    // A `cnf` this server cannot check is never read as an unbound token (fail closed).
+    let binding = Binding::from_claims(&claims).map_err(|()| AuthErrorKind::BindingMismatch)?;
     let mut builder =
         Principal::builder(Mechanism::Jwt, subject).issuer(iss).scopes(scopes).roles(roles.extract(&claims));
     if let Some(client_id) = client_id {
