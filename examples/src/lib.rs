@@ -431,7 +431,11 @@ fn resource_metadata(config: &Config, origin: &str, issuer: &str) -> ResourceMet
         .authorization_servers([issuer])
         .scopes_supported(["orders:read", "orders:write", "admin"])
         .resource_name("tower-auth quickstart")
-        .tls_client_certificate_bound_access_tokens(config.tls.is_some() || config.trusted_proxies.is_some())
+        // Certificate-bound tokens need a certificate: requested over TLS with a client CA, or
+        // forwarded by trusted proxies.
+        .tls_client_certificate_bound_access_tokens(
+            (config.tls.is_some() && config.client_ca.is_some()) || config.trusted_proxies.is_some(),
+        )
         .insecure_allow_http(http)
 }
 

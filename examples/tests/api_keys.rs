@@ -4,17 +4,21 @@
 //! (`TOWER_AUTH_DATABASE_URL`, the server at `DATABASE_URL`; this test fails when it is unreachable).
 //! A CLI revocation reaches the running server.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BINARIES: [&str; 2] = [env!("CARGO_BIN_EXE_quickstart"), env!("CARGO_BIN_EXE_quickstart-actix")];
+use common::{Answer, BINARIES, Quickstart, challenge};
+
 const CLI: &str = env!("CARGO_BIN_EXE_tower-auth-keys");
-// The quickstart enables DPoP: every challenge also offers the DPoP scheme (RFC 9449 §7.2).
-const INVALID_API_KEY: &str = r#"Bearer realm="tower-auth", error="invalid_token", error_description="Invalid API key", DPoP realm="tower-auth", algs="ES256 ES384 ES512 PS256 RS256 EdDSA""#;
+
+/// The quickstart's challenge to a refused key, whatever the reason (it enables DPoP: the DPoP
+/// scheme is offered too, RFC 9449 §7.2).
+fn invalid_api_key(server: &Quickstart) -> String {
+    challenge(&server.origin, Some(("invalid_token", "Invalid API key")), None)
+}
 
 fn database_url() -> String {
     std::env::var("DATABASE_URL")
@@ -23,76 +27,9 @@ fn database_url() -> String {
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-/// A running quickstart; killed (it is our child) when dropped.
-struct Quickstart {
-    child: Child,
-    origin: String,
-    lines: Vec<String>,
-}
-
-impl Quickstart {
-    fn start(binary: &str, env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(binary);
-        command.env_clear().env("TOWER_AUTH_ADDR", "127.0.0.1:0").env("RUST_LOG", "off");
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start the quickstart");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = Self { child, origin: String::new(), lines: Vec::new() };
-        loop {
-            let line = rx.recv_timeout(Duration::from_secs(60)).expect("a LISTENING line within 60 s");
-            if let Some(origin) = line.strip_prefix("LISTENING ") {
-                server.origin = origin.to_owned();
-                break;
-            }
-            server.lines.push(line);
-        }
-        server
-    }
-
-    fn printed(&self, name: &str) -> Option<String> {
-        let prefix = format!("{name} ");
-        self.lines.iter().find_map(|l| l.strip_prefix(&prefix)).map(str::to_owned)
-    }
-
-    /// `GET path` with extra header lines: status, `WWW-Authenticate`, body.
-    fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Option<String>, String) {
-        let authority = self.origin.strip_prefix("http://").expect("http origin");
-        let mut stream = TcpStream::connect(authority).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-        let extra: String = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\n{extra}Connection: close\r\n\r\n").expect("write");
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).expect("read");
-        let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP response");
-        let mut head = head.lines();
-        let status = head.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status");
-        let www = head.find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("www-authenticate").then(|| value.trim().to_owned())
-        });
-        (status, www, body.to_owned())
-    }
-
-    fn me(&self, key: &str) -> (u16, Option<String>, String) {
-        self.get("/me", &[("X-API-Key", key)])
-    }
-}
-
-impl Drop for Quickstart {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `GET /me` with `X-API-Key: key`.
+fn me(server: &Quickstart, key: &str) -> Answer {
+    server.get("/me", &[("X-API-Key", key)])
 }
 
 /// Runs the CLI: exit status, standard output, standard error.
@@ -123,25 +60,26 @@ fn the_quickstart_prints_a_demo_key_with_orders_read() {
         // Printed before LISTENING, after the token lines.
         let names: Vec<&str> = server.lines.iter().filter_map(|l| l.split(' ').next()).collect();
         assert_eq!(names, ["TOKEN", "ADMIN_TOKEN", "API_KEY"], "{binary}");
-        let (status, _, body) = server.me(&key);
-        assert_eq!(status, 200, "{binary}: {body}");
-        let doc = json(&body);
+        let answer = me(&server, &key);
+        assert_eq!(answer.status, 200, "{binary}: {}", answer.body);
+        let doc = json(&answer.body);
         assert_eq!(doc["kind"], "api_key", "{binary}");
         assert_eq!(doc["scopes"], serde_json::json!(["orders:read"]), "{binary}");
         assert_eq!(doc["bound"], serde_json::Value::Null, "{binary}");
-        assert_eq!(server.get("/orders", &[("X-API-Key", &key)]).0, 200, "{binary}");
-        let (status, www, _) = server.get("/admin", &[("X-API-Key", &key)]);
-        assert_eq!(status, 403, "{binary}");
-        assert!(www.unwrap_or_default().contains(r#"scope="admin""#), "{binary}");
+        assert_eq!(server.get("/orders", &[("X-API-Key", &key)]).status, 200, "{binary}");
+        let admin = server.get("/admin", &[("X-API-Key", &key)]);
+        assert_eq!(admin.status, 403, "{binary}");
+        assert!(admin.www_authenticate().unwrap_or_default().contains(r#"scope="admin""#), "{binary}");
         // A mistyped key: the uniform 401.
         let mut typo = key.clone().into_bytes();
         typo[12] = if typo[12] == b'x' { b'y' } else { b'x' };
-        let (status, www, _) = server.me(std::str::from_utf8(&typo).unwrap());
-        assert_eq!((status, www.as_deref()), (401, Some(INVALID_API_KEY)), "{binary}");
+        let mistyped = me(&server, std::str::from_utf8(&typo).unwrap());
+        let expected = invalid_api_key(&server);
+        assert_eq!((mistyped.status, mistyped.www_authenticate()), (401, Some(expected.as_str())), "{binary}");
         // Key and token together: 400.
-        let token = server.printed("TOKEN").expect("TOKEN");
+        let token = server.line("TOKEN");
         let both = server.get("/me", &[("X-API-Key", &key), ("Authorization", &format!("Bearer {token}"))]);
-        assert_eq!(both.0, 400, "{binary}");
+        assert_eq!(both.status, 400, "{binary}");
     }
 }
 
@@ -186,11 +124,11 @@ fn a_key_created_with_the_cli_authenticates_through_the_file_store() {
         BINARIES.iter().map(|b| Quickstart::start(b, &[("TOWER_AUTH_API_KEYS", file)])).collect();
     for server in &servers {
         assert_eq!(server.printed("API_KEY"), None, "no demo key with a key store");
-        let (status, _, body) = server.me(&key);
-        assert_eq!(status, 200, "{body}");
-        let doc = json(&body);
+        let answer = me(server, &key);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let doc = json(&answer.body);
         assert_eq!((doc["kind"].as_str(), doc["sub"].as_str()), (Some("api_key"), Some("cli-bot")));
-        assert_eq!(server.get("/admin", &[("X-API-Key", &key)]).0, 403);
+        assert_eq!(server.get("/admin", &[("X-API-Key", &key)]).status, 403);
     }
     // A second key, created while the servers run, is picked up; then the CLI revokes the first.
     let (code, second, err) = cli(&["--file", file, "create", "--owner", "late-bot", "--scope", "admin"]);
@@ -202,10 +140,10 @@ fn a_key_created_with_the_cli_authenticates_through_the_file_store() {
     for server in &servers {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let revoked = server.me(&key);
+            let revoked = me(server, &key);
             let admin = server.get("/admin", &[("X-API-Key", &second)]);
-            if revoked.0 == 401 && admin.0 == 200 {
-                assert_eq!(revoked.1.as_deref(), Some(INVALID_API_KEY));
+            if revoked.status == 401 && admin.status == 200 {
+                assert_eq!(revoked.www_authenticate(), Some(invalid_api_key(server).as_str()));
                 break;
             }
             assert!(Instant::now() < deadline, "the CLI's changes never reached the server: {revoked:?} {admin:?}");
@@ -232,12 +170,16 @@ fn a_key_created_with_the_cli_authenticates_through_postgres() {
         let server = Quickstart::start(binary, &[("TOWER_AUTH_DATABASE_URL", &url)]);
         assert_eq!(server.printed("API_KEY"), None, "{binary}");
         for _ in 0..3 {
-            let (status, _, body) = server.me(&key);
-            assert_eq!(status, 200, "{binary}: {body}");
-            assert_eq!(json(&body)["sub"], "pg-bot");
+            let answer = me(&server, &key);
+            assert_eq!(answer.status, 200, "{binary}: {}", answer.body);
+            assert_eq!(json(&answer.body)["sub"], "pg-bot");
         }
-        let (status, www, _) = server.me(&key);
-        assert_eq!((status, www.as_deref()), (401, Some(INVALID_API_KEY)), "{binary}: max uses reached");
+        let spent = me(&server, &key);
+        assert_eq!(
+            (spent.status, spent.www_authenticate()),
+            (401, Some(invalid_api_key(&server).as_str())),
+            "{binary}: max uses reached"
+        );
         let (code, listing, _) = cli(&["--database-url", &url, "list", "--json"]);
         assert_eq!(code, 0);
         let listing = json(&listing);

@@ -2,101 +2,18 @@
 //! `GET /bound`, `TOWER_AUTH_PUBLIC_URL` and `TOWER_AUTH_DPOP_NONCE`). A test issuer mints
 //! DPoP-bound tokens; the quickstart is pointed at it with `TOWER_AUTH_ISSUER`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
 
+use std::process::{Command, Stdio};
+
+use common::{BINARIES, Quickstart, challenge};
 use tower_auth::jwt::Algorithm;
 use tower_auth::testkit::{DpopKey, TestIssuer};
 
-const BINARIES: [&str; 2] = [env!("CARGO_BIN_EXE_quickstart"), env!("CARGO_BIN_EXE_quickstart-actix")];
 const AUDIENCE: &str = "https://api.tower-auth.test";
 const PUBLIC_URL: &str = "https://api.quickstart.test";
-const NO_CREDENTIALS: &str =
-    r#"Bearer realm="tower-auth", DPoP realm="tower-auth", algs="ES256 ES384 ES512 PS256 RS256 EdDSA""#;
-const INVALID_PROOF: &str = r#"Bearer realm="tower-auth", DPoP realm="tower-auth", error="invalid_dpop_proof", error_description="Invalid DPoP proof", algs="ES256 ES384 ES512 PS256 RS256 EdDSA""#;
-const USE_NONCE: &str = r#"Bearer realm="tower-auth", DPoP realm="tower-auth", error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", algs="ES256 ES384 ES512 PS256 RS256 EdDSA""#;
-
-/// A running quickstart; killed (it is our child) when dropped.
-struct Quickstart {
-    child: Child,
-    origin: String,
-    lines: Vec<String>,
-}
-
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn all(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
-    }
-}
-
-impl Quickstart {
-    fn start(binary: &str, env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(binary);
-        command.env_clear().env("TOWER_AUTH_ADDR", "127.0.0.1:0").env("RUST_LOG", "off");
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start the quickstart");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = Self { child, origin: String::new(), lines: Vec::new() };
-        loop {
-            let line = rx.recv_timeout(Duration::from_secs(60)).expect("a LISTENING line within 60 s");
-            if let Some(origin) = line.strip_prefix("LISTENING ") {
-                server.origin = origin.to_owned();
-                break;
-            }
-            server.lines.push(line);
-        }
-        server
-    }
-
-    fn printed(&self, name: &str) -> String {
-        let prefix = format!("{name} ");
-        self.lines.iter().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("no {name} line")).to_owned()
-    }
-
-    /// `GET path` with raw header lines.
-    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
-        let authority = self.origin.strip_prefix("http://").expect("http origin");
-        let mut stream = TcpStream::connect(authority).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-        let extra: String = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\n{extra}Connection: close\r\n\r\n").expect("write");
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).expect("read");
-        let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP response");
-        let mut head = head.lines();
-        let status = head.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status");
-        let headers = head
-            .filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned())))
-            .collect();
-        Answer { status, headers, body: body.to_owned() }
-    }
-}
-
-impl Drop for Quickstart {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+const INVALID_PROOF: Option<(&str, &str)> = Some(("invalid_dpop_proof", "Invalid DPoP proof"));
+const USE_NONCE: Option<(&str, &str)> = Some(("use_dpop_nonce", "Resource server requires nonce in DPoP proof"));
 
 fn now() -> i64 {
     i64::try_from(tower_auth::clock::unix_seconds(std::time::SystemTime::now())).expect("time")
@@ -131,7 +48,8 @@ async fn bound_route_with_dpop_tokens_and_the_public_url() {
             let local =
                 key.proof_builder("GET", &format!("{}/bound", server.origin)).iat(now()).access_token(&bound).sign();
             let refused = server.get("/bound", &[("Authorization", &dpop), ("DPoP", &local)]);
-            assert_eq!((refused.status, refused.all("www-authenticate")), (401, vec![INVALID_PROOF]), "{binary}");
+            let expected = challenge(PUBLIC_URL, None, INVALID_PROOF);
+            assert_eq!((refused.status, refused.all("www-authenticate")), (401, vec![expected.as_str()]), "{binary}");
             // An unbound bearer token is authenticated but not enough for /bound: 403, no challenge.
             let plain = server.get("/bound", &[("Authorization", &format!("Bearer {unbound}"))]);
             assert_eq!((plain.status, plain.all("www-authenticate").len()), (403, 0), "{binary}: {}", plain.body);
@@ -139,7 +57,8 @@ async fn bound_route_with_dpop_tokens_and_the_public_url() {
             assert_eq!(server.get("/me", &[("Authorization", &format!("Bearer {unbound}"))]).status, 200, "{binary}");
             // No credentials: both schemes offered.
             let none = server.get("/bound", &[]);
-            assert_eq!((none.status, none.all("www-authenticate")), (401, vec![NO_CREDENTIALS]), "{binary}");
+            let expected = challenge(PUBLIC_URL, None, None);
+            assert_eq!((none.status, none.all("www-authenticate")), (401, vec![expected.as_str()]), "{binary}");
             // The bound token as a bearer token: the downgrade is refused (RFC 9449 §7.2).
             assert_eq!(server.get("/me", &[("Authorization", &format!("Bearer {bound}"))]).status, 401, "{binary}");
         });
@@ -160,7 +79,8 @@ async fn default_public_url_and_required_nonces() {
             let dpop = format!("DPoP {bound}");
             let first = server
                 .get("/bound", &[("Authorization", &dpop), ("DPoP", &key.proof("GET", &url, Some(&bound), None))]);
-            assert_eq!((first.status, first.all("www-authenticate")), (401, vec![USE_NONCE]), "{binary}");
+            let expected = challenge(&server.origin, None, USE_NONCE);
+            assert_eq!((first.status, first.all("www-authenticate")), (401, vec![expected.as_str()]), "{binary}");
             let nonces = first.all("dpop-nonce");
             assert_eq!(nonces.len(), 1, "{binary}");
             let retry = server.get(
@@ -177,7 +97,7 @@ async fn embedded_mode_tokens_are_not_sender_constrained() {
     for binary in BINARIES {
         let server = Quickstart::start(binary, &[]);
         tokio::task::block_in_place(|| {
-            let token = server.printed("TOKEN");
+            let token = server.line("TOKEN");
             let answer = server.get("/bound", &[("Authorization", &format!("Bearer {token}"))]);
             assert_eq!((answer.status, answer.all("www-authenticate").len()), (403, 0), "{binary}");
         });

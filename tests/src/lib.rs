@@ -178,6 +178,53 @@ pub async fn serve(
     Ok(server)
 }
 
+/// Serves with actix-web on a thread of its own (actix-web runs on its own single-threaded
+/// `System`), listening on 127.0.0.1:0: `run` builds and starts the server on the listener (one
+/// worker, signals disabled, like every server here) on that thread. Returns once the server is
+/// bound; its base URL is `scheme://127.0.0.1:PORT`, and dropping the [`TestServer`] stops it.
+async fn spawn_actix(
+    name: &str,
+    scheme: &str,
+    run: impl FnOnce(std::net::TcpListener) -> io::Result<actix_web::dev::Server> + Send + 'static,
+) -> io::Result<TestServer> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<io::Result<actix_web::dev::ServerHandle>>();
+    std::thread::Builder::new().name(format!("{name}-{addr}")).spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = match run(listener) {
+                Ok(server) => server,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            if tx.send(Ok(server.handle())).is_err() {
+                return;
+            }
+            let _ = server.await;
+        });
+    })?;
+    let handle = rx.await.map_err(|_| io::Error::other("the actix-web thread ended before starting"))??;
+    Ok(TestServer {
+        framework: Framework::Actix,
+        addr,
+        base_url: format!("{scheme}://{addr}"),
+        stop: Stop::Actix(handle),
+    })
+}
+
+/// Serves `app` with axum on the current Tokio runtime, listening on 127.0.0.1:0 (peer addresses
+/// reach the handlers as `ConnectInfo<SocketAddr>`). Dropping the [`TestServer`] stops it.
+async fn spawn_axum(app: axum::Router) -> io::Result<TestServer> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
+    });
+    Ok(TestServer { framework: Framework::Axum, addr, base_url: format!("http://{addr}"), stop: Stop::Axum(task) })
+}
+
 async fn wait_until_up(server: &TestServer) -> io::Result<()> {
     wait_until_answers(server, &http_client()).await
 }
@@ -256,12 +303,7 @@ mod axum_server {
         if let Some(optional) = optional {
             app = app.merge(Router::new().route("/whoami", get(whoami)).layer(auth_layer(optional)));
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
-        });
-        Ok(TestServer { framework: Framework::Axum, addr, base_url: format!("http://{addr}"), stop: Stop::Axum(task) })
+        spawn_axum(app).await
     }
 }
 
@@ -300,63 +342,42 @@ mod actix_server {
             .map(|_| tower_auth_actix::protected_resource_metadata(&auth))
             .transpose()
             .map_err(io::Error::other)?;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<io::Result<actix_web::dev::ServerHandle>>();
-        std::thread::Builder::new().name(format!("actix-test-{addr}")).spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let factory = move || {
-                    let mut app = App::new().route("/healthz", web::get().to(healthz));
-                    if let Some(metadata) = &metadata {
-                        app = app.service(metadata.clone());
-                    }
-                    if let Some(optional) = &optional {
-                        app = app.service(
-                            web::resource("/whoami")
-                                .wrap(AuthMiddleware::new(optional.clone()))
-                                .route(web::get().to(whoami)),
-                        );
-                    }
-                    // Registered last: the empty-prefix scope matches every remaining path.
-                    app.service(
-                        web::scope("")
-                            .wrap(AuthMiddleware::new(auth.clone()))
-                            .route("/me", web::get().to(me))
-                            .service(
-                                web::resource("/orders")
-                                    .guard(guard::Get())
-                                    .wrap(RequireScopes::all_of(["orders:read"]))
-                                    .route(web::get().to(list_orders)),
-                            )
-                            .service(
-                                web::resource("/orders")
-                                    .guard(guard::Post())
-                                    .wrap(RequireScopes::all_of(["orders:write"]))
-                                    .route(web::post().to(create_order)),
-                            )
-                            .route("/admin", web::get().to(admin)),
-                    )
-                };
-                let server = match HttpServer::new(factory).workers(1).disable_signals().listen(listener) {
-                    Ok(server) => server.run(),
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                };
-                if tx.send(Ok(server.handle())).is_err() {
-                    return;
+        spawn_actix("actix-test", "http", move |listener| {
+            let factory = move || {
+                let mut app = App::new().route("/healthz", web::get().to(healthz));
+                if let Some(metadata) = &metadata {
+                    app = app.service(metadata.clone());
                 }
-                let _ = server.await;
-            });
-        })?;
-        let handle = rx.await.map_err(|_| io::Error::other("the actix-web thread ended before starting"))??;
-        Ok(TestServer {
-            framework: Framework::Actix,
-            addr,
-            base_url: format!("http://{addr}"),
-            stop: Stop::Actix(handle),
+                if let Some(optional) = &optional {
+                    app = app.service(
+                        web::resource("/whoami")
+                            .wrap(AuthMiddleware::new(optional.clone()))
+                            .route(web::get().to(whoami)),
+                    );
+                }
+                // Registered last: the empty-prefix scope matches every remaining path.
+                app.service(
+                    web::scope("")
+                        .wrap(AuthMiddleware::new(auth.clone()))
+                        .route("/me", web::get().to(me))
+                        .service(
+                            web::resource("/orders")
+                                .guard(guard::Get())
+                                .wrap(RequireScopes::all_of(["orders:read"]))
+                                .route(web::get().to(list_orders)),
+                        )
+                        .service(
+                            web::resource("/orders")
+                                .guard(guard::Post())
+                                .wrap(RequireScopes::all_of(["orders:write"]))
+                                .route(web::post().to(create_order)),
+                        )
+                        .route("/admin", web::get().to(admin)),
+                )
+            };
+            Ok(HttpServer::new(factory).workers(1).disable_signals().listen(listener)?.run())
         })
+        .await
     }
 }
 
@@ -444,12 +465,7 @@ mod axum_authorization {
             protected = protected.route(path, get(|| async { "ok" }).route_layer(authorize(requirement)));
         }
         let app = Router::new().route("/healthz", get(|| async { "ok" })).merge(protected.layer(auth_layer(auth)));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
-        });
-        Ok(TestServer { framework: Framework::Axum, addr, base_url: format!("http://{addr}"), stop: Stop::Axum(task) })
+        spawn_axum(app).await
     }
 }
 
@@ -472,50 +488,27 @@ mod actix_authorization {
     }
 
     pub(super) async fn start(auth: Authenticator, policy: Policy) -> io::Result<TestServer> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<io::Result<actix_web::dev::ServerHandle>>();
-        std::thread::Builder::new().name(format!("actix-authz-{addr}")).spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let factory = move || {
-                    let mut protected = web::scope("")
-                        .wrap(AuthMiddleware::new(auth.clone()))
-                        .service(
-                            web::resource("/reports")
-                                .wrap(Authorize::new(Requirement::role("reporter")))
-                                .route(web::get().to(reports)),
-                        )
-                        .route("/reports/by-extractor", web::get().to(reports_by_extractor))
-                        .service(
-                            web::resource("/office").wrap(Authorize::new(policy.clone())).route(web::get().to(ok)),
-                        );
-                    for (path, requirement) in authorization_routes() {
-                        protected = protected
-                            .service(web::resource(path).wrap(Authorize::new(requirement)).route(web::get().to(ok)));
-                    }
-                    // The empty-prefix scope is registered last: it matches every remaining path.
-                    App::new().route("/healthz", web::get().to(ok)).service(protected)
-                };
-                let server = match HttpServer::new(factory).workers(1).disable_signals().listen(listener) {
-                    Ok(server) => server.run(),
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                };
-                if tx.send(Ok(server.handle())).is_err() {
-                    return;
+        spawn_actix("actix-authz", "http", move |listener| {
+            let factory = move || {
+                let mut protected = web::scope("")
+                    .wrap(AuthMiddleware::new(auth.clone()))
+                    .service(
+                        web::resource("/reports")
+                            .wrap(Authorize::new(Requirement::role("reporter")))
+                            .route(web::get().to(reports)),
+                    )
+                    .route("/reports/by-extractor", web::get().to(reports_by_extractor))
+                    .service(web::resource("/office").wrap(Authorize::new(policy.clone())).route(web::get().to(ok)));
+                for (path, requirement) in authorization_routes() {
+                    protected = protected
+                        .service(web::resource(path).wrap(Authorize::new(requirement)).route(web::get().to(ok)));
                 }
-                let _ = server.await;
-            });
-        })?;
-        let handle = rx.await.map_err(|_| io::Error::other("the actix-web thread ended before starting"))??;
-        Ok(TestServer {
-            framework: Framework::Actix,
-            addr,
-            base_url: format!("http://{addr}"),
-            stop: Stop::Actix(handle),
+                // The empty-prefix scope is registered last: it matches every remaining path.
+                App::new().route("/healthz", web::get().to(ok)).service(protected)
+            };
+            Ok(HttpServer::new(factory).workers(1).disable_signals().listen(listener)?.run())
         })
+        .await
     }
 }
 
@@ -556,12 +549,7 @@ mod axum_rate_limited {
             .layer(rate_limit_layer(limiter))
             .layer(auth_layer(auth));
         let app = Router::new().route("/healthz", get(|| async { "ok" })).merge(protected);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
-        });
-        Ok(TestServer { framework: Framework::Axum, addr, base_url: format!("http://{addr}"), stop: Stop::Axum(task) })
+        spawn_axum(app).await
     }
 }
 
@@ -576,39 +564,18 @@ mod actix_rate_limited {
     }
 
     pub(super) async fn start(auth: Authenticator, limiter: RateLimiter) -> io::Result<TestServer> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<io::Result<actix_web::dev::ServerHandle>>();
-        std::thread::Builder::new().name(format!("actix-ratelimit-{addr}")).spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let factory = move || {
-                    // The last `wrap` runs first: authentication, then the limiter.
-                    let protected = web::scope("")
-                        .wrap(RateLimitMiddleware::new(limiter.clone()))
-                        .wrap(AuthMiddleware::new(auth.clone()))
-                        .route("/me", web::get().to(me));
-                    App::new().route("/healthz", web::get().to(|| async { "ok" })).service(protected)
-                };
-                let server = match HttpServer::new(factory).workers(1).disable_signals().listen(listener) {
-                    Ok(server) => server.run(),
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                };
-                if tx.send(Ok(server.handle())).is_err() {
-                    return;
-                }
-                let _ = server.await;
-            });
-        })?;
-        let handle = rx.await.map_err(|_| io::Error::other("the actix-web thread ended before starting"))??;
-        Ok(TestServer {
-            framework: Framework::Actix,
-            addr,
-            base_url: format!("http://{addr}"),
-            stop: Stop::Actix(handle),
+        spawn_actix("actix-ratelimit", "http", move |listener| {
+            let factory = move || {
+                // The last `wrap` runs first: authentication, then the limiter.
+                let protected = web::scope("")
+                    .wrap(RateLimitMiddleware::new(limiter.clone()))
+                    .wrap(AuthMiddleware::new(auth.clone()))
+                    .route("/me", web::get().to(me));
+                App::new().route("/healthz", web::get().to(|| async { "ok" })).service(protected)
+            };
+            Ok(HttpServer::new(factory).workers(1).disable_signals().listen(listener)?.run())
         })
+        .await
     }
 }
 
@@ -686,46 +653,23 @@ mod actix_tls {
     }
 
     pub(super) async fn start(auth: Authenticator, tls: ServerConfig) -> io::Result<TestServer> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<io::Result<actix_web::dev::ServerHandle>>();
-        std::thread::Builder::new().name(format!("actix-tls-{addr}")).spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let factory = move || {
-                    let protected = web::scope("")
-                        .wrap(AuthMiddleware::new(auth.clone()))
-                        .route("/me", web::get().to(me))
-                        .service(
-                            web::resource("/orders")
-                                .wrap(RequireScopes::all_of(["orders:read"]))
-                                .route(web::get().to(orders)),
-                        );
-                    App::new().route("/healthz", web::get().to(|| async { "ok" })).service(protected)
-                };
-                let server = HttpServer::new(factory)
-                    .workers(1)
-                    .disable_signals()
-                    .on_connect(tower_auth_actix::tls::on_connect)
-                    .listen_rustls_0_23(listener, tls);
-                let server = match server {
-                    Ok(server) => server.run(),
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                };
-                if tx.send(Ok(server.handle())).is_err() {
-                    return;
-                }
-                let _ = server.await;
-            });
-        })?;
-        let handle = rx.await.map_err(|_| io::Error::other("the actix-web thread ended before starting"))??;
-        Ok(TestServer {
-            framework: Framework::Actix,
-            addr,
-            base_url: format!("https://{addr}"),
-            stop: Stop::Actix(handle),
+        spawn_actix("actix-tls", "https", move |listener| {
+            let factory = move || {
+                let protected =
+                    web::scope("").wrap(AuthMiddleware::new(auth.clone())).route("/me", web::get().to(me)).service(
+                        web::resource("/orders")
+                            .wrap(RequireScopes::all_of(["orders:read"]))
+                            .route(web::get().to(orders)),
+                    );
+                App::new().route("/healthz", web::get().to(|| async { "ok" })).service(protected)
+            };
+            let server = HttpServer::new(factory)
+                .workers(1)
+                .disable_signals()
+                .on_connect(tower_auth_actix::tls::on_connect)
+                .listen_rustls_0_23(listener, tls)?;
+            Ok(server.run())
         })
+        .await
     }
 }

@@ -153,8 +153,11 @@ impl DbFault {
     }
 }
 
-/// Requests sent at once while the database hangs: more than [`CLIENT_TIMEOUT`] divided by the
-/// store's connect timeout, so that connection attempts made one after the other would not fit.
+/// The store's connect and query timeouts: short, yet far above what a healthy local database takes.
+const STORE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Requests sent at once while the database hangs: more than [`CLIENT_TIMEOUT`] divided by
+/// [`STORE_TIMEOUT`], so that connection attempts made one after the other would not fit.
 const AT_ONCE: usize = 32;
 
 async fn database_stops_mid_traffic(framework: Framework, fault: DbFault) {
@@ -163,8 +166,8 @@ async fn database_stops_mid_traffic(framework: Framework, fault: DbFault) {
     let (proxy, url) = FaultProxy::in_front_of(&database_url(), 5432).await.expect("a proxy in front of PostgreSQL");
     let store = PostgresStore::builder(url)
         .table(&table.0)
-        .connect_timeout(Duration::from_millis(500))
-        .query_timeout(Duration::from_millis(500))
+        .connect_timeout(STORE_TIMEOUT)
+        .query_timeout(STORE_TIMEOUT)
         .build()
         .expect("store configuration");
     let clock = ManualClock::starting_now();
@@ -184,7 +187,7 @@ async fn database_stops_mid_traffic(framework: Framework, fault: DbFault) {
     let server = serve(framework, auth, None).await.expect("server");
     let get = async |key: &str, case: &str| me(&server, ("x-api-key", key), &format!("{what}: {case}")).await;
 
-    // The database answers: both keys authenticate, the first one is now cached.
+    // The database answers: the keys authenticate, and their records are now cached.
     expect_ok(&get(&warm, "before").await, framework, &what, "warm-bot", "api_key");
     expect_ok(&get(&limited, "before").await, framework, &what, "limited-bot", "api_key");
 

@@ -288,7 +288,8 @@ fn expect_429(answer: &Answer, framework: Framework, policy: &str) -> u64 {
     retry_after
 }
 
-fn local_auth() -> (LocalIssuer, Authenticator) {
+/// An in-memory issuer and a validator of its tokens for [`AUD`].
+fn local_validator() -> (LocalIssuer, JwtValidator) {
     let issuer = LocalIssuer::new("https://issuer.test");
     issuer.set_default_audience(AUD);
     let validator = JwtValidator::builder()
@@ -296,6 +297,11 @@ fn local_auth() -> (LocalIssuer, Authenticator) {
         .audience(AUD)
         .build()
         .expect("validator");
+    (issuer, validator)
+}
+
+fn local_auth() -> (LocalIssuer, Authenticator) {
+    let (issuer, validator) = local_validator();
     let auth = Authenticator::builder().jwt(validator).realm("test").build().expect("authenticator");
     (issuer, auth)
 }
@@ -381,13 +387,7 @@ async fn legacy_and_off_header_modes() {
 #[tokio::test]
 async fn quotas_by_kind_and_tier() {
     for framework in Framework::ALL {
-        let issuer = LocalIssuer::new("https://issuer.test");
-        issuer.set_default_audience(AUD);
-        let validator = JwtValidator::builder()
-            .issuer(Issuer::with_jwks(issuer.issuer(), issuer.jwks_json()))
-            .audience(AUD)
-            .build()
-            .expect("validator");
+        let (issuer, validator) = local_validator();
         let store = MemoryStore::new();
         let keys = ApiKeys::builder().store(store.clone()).build().expect("api keys");
         let gold = keys.mint(&NewApiKey::new("partner").tier("gold")).expect("mint");

@@ -606,11 +606,24 @@ impl TestIssuer {
     }
 }
 
-async fn discovery(axum::extract::State(state): axum::extract::State<Arc<ServeState>>) -> axum::response::Response {
+impl ServeState {
+    /// Counts a request on `counter`; while the issuer is down, the answer to it (503).
+    fn arrive(&self, counter: &AtomicUsize) -> Option<axum::response::Response> {
+        use axum::response::IntoResponse;
+        counter.fetch_add(1, Ordering::SeqCst);
+        self.down.load(Ordering::SeqCst).then(|| http::StatusCode::SERVICE_UNAVAILABLE.into_response())
+    }
+}
+
+/// `200 OK` with `body` of type `content_type`.
+fn typed(content_type: &'static str, body: String) -> axum::response::Response {
     use axum::response::IntoResponse;
-    state.discovery_fetches.fetch_add(1, Ordering::SeqCst);
-    if state.down.load(Ordering::SeqCst) {
-        return http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    ([(http::header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn discovery(axum::extract::State(state): axum::extract::State<Arc<ServeState>>) -> axum::response::Response {
+    if let Some(down) = state.arrive(&state.discovery_fetches) {
+        return down;
     }
     let doc = json!({
         "issuer": state.url,
@@ -618,16 +631,14 @@ async fn discovery(axum::extract::State(state): axum::extract::State<Arc<ServeSt
         "introspection_endpoint": format!("{}/introspect", state.url),
         "id_token_signing_alg_values_supported": ["RS256", "PS256", "ES256", "ES384", "EdDSA"],
     });
-    ([(http::header::CONTENT_TYPE, "application/json")], doc.to_string()).into_response()
+    typed("application/json", doc.to_string())
 }
 
 async fn jwks(axum::extract::State(state): axum::extract::State<Arc<ServeState>>) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
-    if state.down.load(Ordering::SeqCst) {
-        return http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    if let Some(down) = state.arrive(&state.jwks_fetches) {
+        return down;
     }
-    ([(http::header::CONTENT_TYPE, "application/jwk-set+json")], state.local.jwks_json()).into_response()
+    typed("application/jwk-set+json", state.local.jwks_json())
 }
 
 /// Builds an opaque token of a [`TestIssuer`]: the members of its introspection answer.
@@ -693,9 +704,8 @@ async fn introspect(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let intro = &state.introspection;
-    intro.calls.fetch_add(1, Ordering::SeqCst);
-    if state.down.load(Ordering::SeqCst) {
-        return http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    if let Some(down) = state.arrive(&intro.calls) {
+        return down;
     }
     let delay = intro.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
@@ -973,4 +983,31 @@ impl ProofBuilder {
         let tag = aws_lc_rs::hmac::sign(&aws_lc_rs::hmac::Key::new(hmac, secret), input.as_bytes());
         format!("{input}.{}", b64url_encode(tag.as_ref()))
     }
+}
+
+/// An API key of `format` with the given key id (12 base62 characters) and secret (22), sealed
+/// with the checksum the format requires — computed here, independently of the crate's encoder.
+/// For tests that need keys with chosen parts: a known id with a wrong secret, say, or generated
+/// ids and secrets. Panics if a part has the wrong length or characters.
+pub fn api_key_with(format: &crate::apikey::KeyFormat, id: &str, secret: &str) -> String {
+    let base62 = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    assert!(base62(id, 12) && base62(secret, 22), "an API key id is 12 and a secret 22 base62 characters");
+    let body = format!("{}_{id}_{secret}", format.prefix());
+    // CRC-32/ISO-HDLC, bit by bit, as 6 base62 digits.
+    let mut crc = !0u32;
+    for &b in body.as_bytes() {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    let mut crc = !crc;
+    let alphabet = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut digits = [0u8; 6];
+    for slot in digits.iter_mut().rev() {
+        *slot = alphabet[(crc % 62) as usize];
+        crc /= 62;
+    }
+    let digits: String = digits.iter().map(|&d| char::from(d)).collect();
+    format!("{body}{digits}")
 }

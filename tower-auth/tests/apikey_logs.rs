@@ -2,25 +2,13 @@
 //! and refused for each reason is captured and searched for the keys, their secrets and hashes.
 //! The precise refusal reasons are there, at debug level.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::Duration;
 
+use common::LogCapture;
 use tower_auth::apikey::{ApiKeys, MemoryStore, NewApiKey};
 use tower_auth::{AuthErrorKind, Authenticator, ManualClock};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn request(key: &str) -> http::request::Parts {
     http::Request::builder().uri("/orders").header("x-api-key", key).body(()).expect("request").into_parts().0
@@ -28,16 +16,7 @@ fn request(key: &str) -> http::request::Parts {
 
 #[tokio::test]
 async fn keys_never_appear_in_log_output() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer({
-            let capture = capture.clone();
-            move || capture.clone()
-        })
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = LogCapture::install();
 
     let clock = ManualClock::at_unix(1_800_000_000);
     let keys = ApiKeys::builder().store(MemoryStore::new()).clock(clock.clone()).build().unwrap();
@@ -69,7 +48,7 @@ async fn keys_never_appear_in_log_output() {
     assert_eq!(auth.authenticate(&request(&presented[3])).await.unwrap_err().kind(), AuthErrorKind::InvalidApiKey);
     keys.flush_last_used().await.unwrap();
 
-    let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+    let logs = capture.text();
     for reason in ["bad_checksum", "unknown_key", "expired", "revoked", "network_not_allowed", "malformed"] {
         assert!(logs.contains(reason), "reason {reason} logged at debug level:\n{logs}");
     }

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tower_auth::Authenticator;
@@ -15,39 +13,16 @@ use tower_auth::introspection::Introspector;
 use tower_auth::jwt::Algorithm;
 use tower_auth::testkit::{IntrospectionBehavior, TestIssuer};
 
-use common::{AUD, T0, clock_for};
+use common::{AUD, LogCapture, T0, clock_for};
 
 fn request(authorization: &str) -> http::request::Parts {
     http::Request::builder().uri("/orders").header("authorization", authorization).body(()).unwrap().into_parts().0
 }
 
-/// A log sink shared between the subscriber and the test.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn tokens_and_the_secret_never_appear_in_logs() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer({
-            let capture = capture.clone();
-            move || capture.clone()
-        })
-        .finish();
     // Current-thread runtime: the background discovery runs on this thread, under this subscriber.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = LogCapture::install();
 
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await;
     let clock = clock_for(&issuer);
@@ -90,7 +65,7 @@ async fn tokens_and_the_secret_never_appear_in_logs() {
     assert!(wrong.introspect(&good).await.is_err());
     printed.push_str(&format!("{intro:?} {auth:?} {wrong:?}"));
 
-    let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+    let logs = capture.text();
     for expected in [
         "token introspected",
         "authenticated",

@@ -5,35 +5,13 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tower_auth::jwt::{Algorithm, Issuer};
 use tower_auth::testkit::TestIssuer;
 use tower_auth::{AuthErrorKind, Authenticator};
 
-use common::{clock_for, past_cooldown, segments, validator_for};
-
-/// A log sink shared between the subscriber and the test.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
-    }
-}
+use common::{LogCapture, clock_for, past_cooldown, segments, validator_for};
 
 fn request(authorization: &[&str]) -> http::request::Parts {
     let mut builder = http::Request::builder().uri("/orders").header("x-request-id", "req-4711");
@@ -45,17 +23,8 @@ fn request(authorization: &[&str]) -> http::request::Parts {
 
 #[tokio::test]
 async fn tokens_never_appear_in_log_output() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer({
-            let capture = capture.clone();
-            move || capture.clone()
-        })
-        .finish();
     // Current-thread runtime: the validator's background tasks run on this thread, under this subscriber.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = LogCapture::install();
 
     let issuer = TestIssuer::start_with(&[Algorithm::ES256, Algorithm::EdDSA]).await;
     let clock = clock_for(&issuer);

@@ -1,5 +1,5 @@
 //! The load harness: starts the same small handler (`GET /orders`) on 127.0.0.1 once per
-//! configuration — no auth, JWT (warm cache, cache off), `jsonwebtoken::decode` in the handler,
+//! configuration — no auth (also with the JWT sent and ignored), JWT (warm cache, cache off), `jsonwebtoken::decode` in the handler,
 //! introspection, API key, DPoP, rate limiting, the actix-web twin, and with `--peers` the crates
 //! `axum-jwt-auth` and `jwt-authorizer` — one server at a time, each in a process of its own pinned
 //! to one core, and drives it from another core with `wrk` (when on `PATH`) or the built-in client.
@@ -49,6 +49,7 @@ const AUDIENCE: &str = "https://api.load.test";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Mode {
     NoAuth,
+    NoAuthHeader,
     JwtWarm,
     JwtCold,
     RawDecode,
@@ -65,8 +66,9 @@ pub(crate) enum Mode {
 impl Mode {
     /// Every mode, in table order: each framework's baseline before its other rows, and the
     /// cold JWT row before DPoP (its rate sizes the pool of proofs).
-    const ALL: [Self; 12] = [
+    const ALL: [Self; 13] = [
         Self::NoAuth,
+        Self::NoAuthHeader,
         Self::JwtWarm,
         Self::JwtCold,
         Self::RawDecode,
@@ -84,6 +86,7 @@ impl Mode {
     pub(crate) fn key(self) -> &'static str {
         match self {
             Self::NoAuth => "no-auth",
+            Self::NoAuthHeader => "no-auth-header",
             Self::JwtWarm => "jwt-warm",
             Self::JwtCold => "jwt-cold",
             Self::RawDecode => "raw-decode",
@@ -106,6 +109,7 @@ impl Mode {
     fn label(self) -> &'static str {
         match self {
             Self::NoAuth => "axum, no auth (baseline)",
+            Self::NoAuthHeader => "axum, no auth, the JWT sent anyway and ignored (control)",
             Self::JwtWarm => "axum, JWT ES256, warm cache",
             Self::JwtCold => "axum, JWT ES256, cache off",
             Self::RawDecode => "axum, `jsonwebtoken::decode` ES256 in the handler (reference)",
@@ -141,7 +145,7 @@ impl Mode {
 const USAGE: &str = "usage: loadtest [--seconds N] [--rounds N] [--connections N] [--warmup N] \
 [--client auto|wrk|builtin] [--peers] [--only MODE,…] [--server-core N] [--client-core N] [--no-pin]
 [--server-prefix 'COMMAND …']
-modes: no-auth jwt-warm jwt-cold raw-decode introspection api-key dpop rate-limit actix-no-auth \
+modes: no-auth no-auth-header jwt-warm jwt-cold raw-decode introspection api-key dpop rate-limit actix-no-auth \
 actix-jwt-warm axum-jwt-auth jwt-authorizer";
 
 /// The harness's options.
@@ -335,12 +339,44 @@ impl Fixtures {
     }
 }
 
+/// The time a process has run on a CPU and the time its threads waited, runnable, for one,
+/// nanoseconds: the sums over its threads of the first two fields of
+/// `/proc/<pid>/task/<tid>/schedstat`. `None` where the kernel does not provide them.
+fn cpu_ns(pid: u32) -> Option<(u64, u64)> {
+    let (mut run, mut wait) = (0u64, 0u64);
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        let mut fields = stat.split_whitespace().map(str::parse::<u64>);
+        run += fields.next()?.ok()?;
+        wait += fields.next()?.ok()?;
+    }
+    Some((run, wait))
+}
+
 /// A running server process. Dropping it closes its standard input, which ends it (and lets a
 /// profiler it runs under write its output); one that is still running after 30 s is killed.
 #[derive(Debug)]
 struct Server {
     child: Child,
     addr: SocketAddr,
+}
+
+impl Server {
+    /// Runs `generator` against this server; the sample gets the server's CPU time per response.
+    async fn drive(&self, generator: &Generator, credentials: &Credentials, load: Load) -> Result<Sample, String> {
+        let (before, started) = (cpu_ns(self.child.id()), Instant::now());
+        let mut sample = generator.run(self.addr, credentials, load).await?;
+        let wall_ns = started.elapsed().as_nanos() as f64;
+        if let (Some(before), Some(after)) = (before, cpu_ns(self.child.id()))
+            && sample.responses > 0
+        {
+            let cpu = after.0.saturating_sub(before.0) as f64;
+            sample.cpu_us = Some(cpu / 1000.0 / sample.responses as f64);
+            sample.busy = Some(cpu / wall_ns);
+            sample.queued = Some(after.1.saturating_sub(before.1) as f64 / wall_ns);
+        }
+        Ok(sample)
+    }
 }
 
 impl Drop for Server {
@@ -377,7 +413,9 @@ impl Launcher {
         };
         args.extend(fixtures.serve_args());
         match mode {
-            Mode::Introspection => args.extend(["--introspection".into(), fixtures.introspection.introspection_endpoint()]),
+            Mode::Introspection => {
+                args.extend(["--introspection".into(), fixtures.introspection.introspection_endpoint()])
+            }
             Mode::ApiKey => args.extend(["--api-keys".into(), fixtures.api_keys.display().to_string()]),
             _ => {}
         }
@@ -463,63 +501,98 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     Some(values[values.len() / 2])
 }
 
+/// The share of wall time the server ran, and waited runnable, e.g. `62 % / 30 %`.
+fn occupancy(busy: Option<f64>, queued: Option<f64>) -> String {
+    match (busy, queued) {
+        (Some(b), Some(q)) => format!("{:.0} % / {:.0} %", b * 100.0, q * 100.0),
+        _ => "–".to_owned(),
+    }
+}
+
 fn micros(us: f64) -> String {
     if us >= 10_000.0 { format!("{:.1} ms", us / 1000.0) } else { format!("{us:.0} µs") }
 }
 
-/// Everything measured: per mode, one sample per round, and the ratio to the round's baseline.
+/// Everything measured: per round, the sample of each mode.
 #[derive(Debug, Default)]
 struct Results {
-    samples: HashMap<Mode, Vec<Sample>>,
-    ratios: HashMap<Mode, Vec<f64>>,
-    /// Per round: mode → req/s, for ratios between rows.
-    rounds: Vec<HashMap<Mode, f64>>,
+    rounds: Vec<HashMap<Mode, Sample>>,
+}
+
+/// A per-round comparison of two samples, `None` where a round lacks one of them.
+type Compare = fn(&Sample, &Sample) -> Option<f64>;
+
+/// Throughput of the first relative to the second.
+fn rate_ratio(a: &Sample, b: &Sample) -> Option<f64> {
+    (b.rps > 0.0).then(|| a.rps / b.rps)
+}
+
+/// The same from server CPU time per response: the throughput the first would have relative to
+/// the second on a core of its own, `cpu(b) / cpu(a)`.
+fn cpu_ratio(a: &Sample, b: &Sample) -> Option<f64> {
+    Some(b.cpu_us? / a.cpu_us?)
 }
 
 impl Results {
-    /// The median over rounds of `f(round)`, over the rounds where `f` has a value.
-    fn median_of(&self, f: impl Fn(&HashMap<Mode, f64>) -> Option<f64>) -> Option<f64> {
-        median(self.rounds.iter().filter_map(f).collect())
+    /// The median over rounds of `compare(a, b)`.
+    fn median(&self, a: Mode, b: Mode, compare: Compare) -> Option<f64> {
+        median(self.rounds.iter().filter_map(|r| compare(r.get(&a)?, r.get(&b)?)).collect())
+    }
+
+    fn of(&self, mode: Mode, field: fn(&Sample) -> Option<f64>) -> Option<f64> {
+        median(self.rounds.iter().filter_map(|r| field(r.get(&mode)?)).collect())
     }
 
     fn print(&self, modes: &[Mode]) {
-        println!("| mode | req/s (median) | p50 | p99 | vs same-framework baseline, same round (median) | errors |");
-        println!("|---|---:|---:|---:|---:|---:|");
-        for mode in modes {
-            let Some(samples) = self.samples.get(mode) else { continue };
-            let rps = median(samples.iter().map(|s| s.rps).collect()).unwrap_or_default();
-            let p50 = median(samples.iter().map(|s| s.p50_us).collect()).unwrap_or_default();
-            let p99 = median(samples.iter().map(|s| s.p99_us).collect()).unwrap_or_default();
-            let ratio = median(self.ratios.get(mode).cloned().unwrap_or_default()).unwrap_or_default();
-            let errors: u64 = samples.iter().map(|s| s.errors).sum();
-            println!("| {} | {rps:.0} | {} | {} | {ratio:.2} | {errors} |", mode.label(), micros(p50), micros(p99));
+        println!(
+            "| mode | req/s (median) | p50 | p99 | vs baseline, same round (median) | server CPU per request | \
+             vs baseline by CPU time | server on its core / waiting for it | errors |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let two = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}"));
+        for &mode in modes {
+            let Some(rps) = self.of(mode, |s| Some(s.rps)) else { continue };
+            let errors: u64 = self.rounds.iter().filter_map(|r| r.get(&mode)).map(|s| s.errors).sum();
+            println!(
+                "| {} | {rps:.0} | {} | {} | {} | {} | {} | {} | {errors} |",
+                mode.label(),
+                micros(self.of(mode, |s| Some(s.p50_us)).unwrap_or_default()),
+                micros(self.of(mode, |s| Some(s.p99_us)).unwrap_or_default()),
+                two(self.median(mode, mode.baseline(), rate_ratio)),
+                self.of(mode, |s| s.cpu_us).map_or_else(|| "–".to_owned(), |us| format!("{us:.2} µs")),
+                two(self.median(mode, mode.baseline(), cpu_ratio)),
+                occupancy(self.of(mode, |s| s.busy), self.of(mode, |s| s.queued)),
+            );
         }
     }
 
     fn print_targets(&self) {
-        let quotient = |a: Mode, b: Mode| move |r: &HashMap<Mode, f64>| Some(r.get(&a)? / r.get(&b)?);
-        // (target, measured, "at least" (else "at most"), bound)
-        let mut rows: Vec<(&str, Option<f64>, bool, f64)> = Vec::new();
-        let ratio = |m: Mode| median(self.ratios.get(&m).cloned().unwrap_or_default());
-        rows.push(("JWT warm ≥ 0.92× no auth", ratio(Mode::JwtWarm), true, 0.92));
-        rows.push(("API key ≥ 0.90× no auth", ratio(Mode::ApiKey), true, 0.90));
-        rows.push(("introspection warm ≥ 0.90× no auth", ratio(Mode::Introspection), true, 0.90));
-        rows.push(("rate limit ≥ 0.95× no auth", ratio(Mode::RateLimit), true, 0.95));
-        // Cost per request is 1 / throughput: cost(JWT cold) / cost(raw) = rps(raw) / rps(cold).
-        let cold = self.median_of(quotient(Mode::RawDecode, Mode::JwtCold));
-        rows.push(("JWT cold ≤ 1.10× the cost of raw `jsonwebtoken::decode`", cold, false, 1.10));
-        let dpop = self.median_of(quotient(Mode::RawDecode, Mode::Dpop));
-        rows.push(("DPoP ≤ 1.10× the cost of raw `jsonwebtoken::decode`", dpop, false, 1.10));
-        let authorizer = self.median_of(quotient(Mode::JwtWarm, Mode::PeerJwtAuthorizer));
-        rows.push(("JWT warm ≥ 7× jwt-authorizer (same token)", authorizer, true, 7.0));
-        let jwt_auth = self.median_of(quotient(Mode::JwtWarm, Mode::PeerAxumJwtAuth));
-        rows.push(("JWT warm ≥ 25× axum-jwt-auth (same token)", jwt_auth, true, 25.0));
-        println!("\n| target | measured (median of per-round ratios) | met |");
-        println!("|---|---:|---|");
-        for (target, measured, at_least, bound) in rows {
-            let Some(value) = measured else { continue };
-            let met = if at_least { value >= bound } else { value <= bound };
-            println!("| {target} | {value:.2}× | {} |", if met { "yes" } else { "**no**" });
+        // (target, a, b, "at least" (else "at most"), bound): the measure is rps(a) / rps(b), and
+        // from CPU time cpu(b) / cpu(a); for a cost bound, a is the reference and b the row.
+        let rows: [(&str, Mode, Mode, bool, f64); 8] = [
+            ("JWT warm ≥ 0.92× no auth", Mode::JwtWarm, Mode::NoAuth, true, 0.92),
+            ("API key ≥ 0.90× no auth", Mode::ApiKey, Mode::NoAuth, true, 0.90),
+            ("introspection warm ≥ 0.90× no auth", Mode::Introspection, Mode::NoAuth, true, 0.90),
+            ("rate limit ≥ 0.95× no auth", Mode::RateLimit, Mode::NoAuth, true, 0.95),
+            ("JWT cold ≤ 1.10× the cost of raw `jsonwebtoken::decode`", Mode::RawDecode, Mode::JwtCold, false, 1.10),
+            ("DPoP ≤ 1.10× the cost of raw `jsonwebtoken::decode`", Mode::RawDecode, Mode::Dpop, false, 1.10),
+            ("JWT warm ≥ 7× jwt-authorizer (same token)", Mode::JwtWarm, Mode::PeerJwtAuthorizer, true, 7.0),
+            ("JWT warm ≥ 25× axum-jwt-auth (same token)", Mode::JwtWarm, Mode::PeerAxumJwtAuth, true, 25.0),
+        ];
+        println!("\n| target | measured, req/s (median of per-round ratios) | met | by server CPU time | met |");
+        println!("|---|---:|---|---:|---|");
+        let verdict = |value: f64, at_least: bool, bound: f64| {
+            if (at_least && value >= bound) || (!at_least && value <= bound) { "yes" } else { "**no**" }
+        };
+        for (target, a, b, at_least, bound) in rows {
+            let Some(by_rate) = self.median(a, b, rate_ratio) else { continue };
+            let by_cpu = self.median(a, b, cpu_ratio);
+            println!(
+                "| {target} | {by_rate:.2}× | {} | {} | {} |",
+                verdict(by_rate, at_least, bound),
+                by_cpu.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}×")),
+                by_cpu.map_or("–", |v| verdict(v, at_least, bound)),
+            );
         }
     }
 }
@@ -528,11 +601,9 @@ impl Results {
 /// check per request, as a cold JWT does, so the cold row of this round (else DPoP's last round)
 /// bounds it.
 fn dpop_rate_estimate(results: &Results) -> f64 {
-    let round = results.rounds.last();
-    round
-        .and_then(|r| r.get(&Mode::JwtCold).copied())
-        .or_else(|| results.samples.get(&Mode::Dpop).and_then(|s| s.last()).map(|s| s.rps))
-        .unwrap_or(20_000.0)
+    let this_round = results.rounds.last().and_then(|r| r.get(&Mode::JwtCold));
+    let last_dpop = results.rounds.iter().rev().find_map(|r| r.get(&Mode::Dpop));
+    this_round.or(last_dpop).map_or(20_000.0, |s| s.rps)
 }
 
 /// The most proofs made for one run of the generator (about 0.7 KB each).
@@ -564,9 +635,9 @@ async fn measure_once(
         check(mode, server.addr, &credentials).await?;
         let mut served = 1;
         if options.warmup > 0 {
-            served += generator.run(server.addr, &credentials, warm).await?.responses;
+            served += server.drive(generator, &credentials, warm).await?.responses;
         }
-        let sample = generator.run(server.addr, &credentials, load).await?;
+        let sample = server.drive(generator, &credentials, load).await?;
         return Ok((sample, served + sample.responses));
     }
     // DPoP: a pool of fresh proofs per run, made before it starts (signing is the client's work,
@@ -578,13 +649,13 @@ async fn measure_once(
     if options.warmup > 0 {
         let credentials = fixtures.dpop(server.addr, warm_count)?;
         check(mode, server.addr, &credentials).await?;
-        served += generator.run(server.addr, &credentials, warm).await?.responses;
+        served += server.drive(generator, &credentials, warm).await?.responses;
     }
     let credentials = fixtures.dpop(server.addr, count)?;
     if options.warmup == 0 {
         check(mode, server.addr, &credentials).await?;
     }
-    let sample = generator.run(server.addr, &credentials, load).await?;
+    let sample = server.drive(generator, &credentials, load).await?;
     Ok((sample, served + sample.responses))
 }
 
@@ -609,19 +680,17 @@ async fn run(options: Options, launcher: Launcher, generator: Generator, dir: &T
         results.rounds.push(HashMap::new());
         for &mode in &options.modes {
             let (sample, served) = measure_once(mode, &options, &fixtures, &launcher, &generator, &results).await?;
-            let round_rates = results.rounds.last_mut().expect("a round");
-            round_rates.insert(mode, sample.rps);
-            if let Some(base) = round_rates.get(&mode.baseline()).copied() {
-                results.ratios.entry(mode).or_default().push(sample.rps / base);
-            }
-            results.samples.entry(mode).or_default().push(sample);
+            results.rounds.last_mut().expect("a round").insert(mode, sample);
             eprintln!(
-                "round {round}/{}: {:<16} {:>8.0} req/s  p50 {:>8}  p99 {:>8}  errors {}  (served {served} responses)",
+                "round {round}/{}: {:<16} {:>8.0} req/s  p50 {:>8}  p99 {:>8}  CPU/request {:>9}  on/waiting \
+                 for the core {:>11}  errors {}  (served {served} responses)",
                 options.rounds,
                 mode.key(),
                 sample.rps,
                 micros(sample.p50_us),
                 micros(sample.p99_us),
+                sample.cpu_us.map_or_else(|| "–".to_owned(), |us| format!("{us:.2} µs")),
+                occupancy(sample.busy, sample.queued),
                 sample.errors
             );
         }
@@ -703,5 +772,91 @@ fn main() -> ExitCode {
             eprintln!("error: {message}\n{USAGE}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, String> {
+        Options::parse(&args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn defaults_and_rows() {
+        let o = parse(&[]).unwrap();
+        assert_eq!((o.seconds, o.rounds, o.connections, o.warmup), (3, 3, 32, 1));
+        assert_eq!(o.modes.len(), 11, "every row but the peers");
+        assert_eq!(o.modes[0], Mode::NoAuth, "the baseline comes first");
+        assert!(o.modes.iter().all(|m| m.peer().is_none()));
+        assert_eq!(parse(&["--peers"]).unwrap().modes.len(), 13);
+        // A chosen row brings its own framework's baseline, and only that one.
+        assert_eq!(parse(&["--only", "actix-jwt-warm"]).unwrap().modes, [Mode::ActixNoAuth, Mode::ActixJwtWarm]);
+        assert_eq!(parse(&["--only", "dpop,jwt-cold"]).unwrap().modes, [Mode::NoAuth, Mode::JwtCold, Mode::Dpop]);
+        assert_eq!(parse(&["--only", "jwt-authorizer"]).unwrap().modes, [Mode::NoAuth, Mode::PeerJwtAuthorizer]);
+        for mode in Mode::ALL {
+            assert_eq!(Mode::from_key(mode.key()), Some(mode));
+            assert!(Mode::ALL.iter().position(|m| *m == mode.baseline()) <= Mode::ALL.iter().position(|m| *m == mode));
+        }
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        for bad in [
+            &["--seconds", "0"][..],
+            &["--seconds", "61"],
+            &["--seconds"],
+            &["--rounds", "11"],
+            &["--connections", "0"],
+            &["--connections", "257"],
+            &["--warmup", "-1"],
+            &["--client", "ab"],
+            &["--only", "jwt-warm,nope"],
+            &["--server-core", "1", "--client-core", "1"],
+            &["--frobnicate"],
+        ] {
+            assert!(parse(bad).is_err_and(|e| !e.is_empty()), "{bad:?}");
+        }
+        assert_eq!(parse(&["--help"]).unwrap_err(), "", "help is not an error");
+        assert!(parse(&["--no-pin", "--server-core", "1", "--client-core", "1"]).is_ok());
+    }
+
+    #[test]
+    fn serve_options() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let parsed = serve::ServeArgs::parse(&args(&["--issuer", "i", "--replay-capacity", "10"])).unwrap();
+        assert_eq!((parsed.issuer.as_deref(), parsed.replay_capacity), (Some("i"), Some(10)));
+        for bad in [&["--issuer"][..], &["--replay-capacity", "ten"], &["--port", "1"]] {
+            assert!(serve::ServeArgs::parse(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    fn sample(rps: f64, cpu_us: f64) -> Sample {
+        Sample {
+            rps,
+            p50_us: 1.0,
+            p99_us: 2.0,
+            errors: 0,
+            responses: 1,
+            cpu_us: Some(cpu_us),
+            busy: Some(1.0),
+            queued: Some(0.0),
+        }
+    }
+
+    #[test]
+    fn ratios_are_per_round_medians_in_the_right_direction() {
+        let round = |base: f64, warm: f64| {
+            HashMap::from([(Mode::NoAuth, sample(base, 1e6 / base)), (Mode::JwtWarm, sample(warm, 1e6 / warm))])
+        };
+        let results = Results { rounds: vec![round(100.0, 90.0), round(50.0, 40.0), round(200.0, 190.0)] };
+        // Per round 0.9, 0.8, 0.95: the median is 0.9, whatever the medians of the rates are.
+        let by_rate = results.median(Mode::JwtWarm, Mode::NoAuth, rate_ratio).unwrap();
+        let by_cpu = results.median(Mode::JwtWarm, Mode::NoAuth, cpu_ratio).unwrap();
+        assert!((by_rate - 0.9).abs() < 1e-9 && (by_cpu - 0.9).abs() < 1e-9, "{by_rate} {by_cpu}");
+        assert_eq!(results.median(Mode::JwtWarm, Mode::Dpop, rate_ratio), None, "no DPoP row");
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(Vec::new()), None);
     }
 }

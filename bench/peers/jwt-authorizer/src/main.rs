@@ -31,11 +31,8 @@ async fn app(args: &[String]) -> Result<Router, String> {
     let jwks = std::fs::read_to_string(option(args, "--jwks")?).map_err(|e| e.to_string())?;
     // No `algs`: the algorithm of the key (ES256) is the only one accepted.
     let validation = Validation::new().iss(&[option(args, "--issuer")?]).aud(&[option(args, "--audience")?]);
-    let authorizer: Authorizer<RegisteredClaims> = JwtAuthorizer::from_jwks_text(&jwks)
-        .validation(validation)
-        .build()
-        .await
-        .map_err(|e| e.to_string())?;
+    let authorizer: Authorizer<RegisteredClaims> =
+        JwtAuthorizer::from_jwks_text(&jwks).validation(validation).build().await.map_err(|e| e.to_string())?;
     Ok(Router::new().route("/orders", get(hello)).layer(authorizer.into_layer()))
 }
 

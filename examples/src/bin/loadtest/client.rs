@@ -32,6 +32,15 @@ pub(crate) struct Sample {
     pub(crate) errors: u64,
     /// Every response received, whatever its status.
     pub(crate) responses: u64,
+    /// The server's CPU time (user and system, all threads) per response, microseconds: unlike
+    /// req/s, barely moved by other work on the machine taking the server's core away.
+    pub(crate) cpu_us: Option<f64>,
+    /// The share of the run's wall time the server spent on a CPU: near 1 when the server's core
+    /// is the bottleneck, lower when the load generator (or other work on the machine) is.
+    pub(crate) busy: Option<f64>,
+    /// The share of the run's wall time the server was runnable but waited for its core (taken by
+    /// other work): busy + queued near 1 means the server's core set the pace.
+    pub(crate) queued: Option<f64>,
 }
 
 /// Fresh DPoP proofs, each sent once: a proof cannot be reused (its `jti` is single-use).
@@ -233,6 +242,9 @@ async fn builtin(addr: SocketAddr, credentials: &Credentials, load: Load) -> Sam
         p99_us: latencies.value_at_quantile(0.99) as f64,
         errors: errors.load(Ordering::Relaxed),
         responses,
+        cpu_us: None,
+        busy: None,
+        queued: None,
     }
 }
 
@@ -315,20 +327,102 @@ fn wrk(dir: &Path, addr: SocketAddr, credentials: &Credentials, load: Load) -> R
         .arg(&script)
         .arg(format!("http://{addr}{PATH}"));
     let output = command.output().map_err(|e| format!("cannot run wrk: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().find_map(|l| l.strip_prefix("WRK_RESULT ")).ok_or_else(|| {
-        format!("wrk printed no result ({}): {}", output.status, String::from_utf8_lossy(&output.stderr).trim())
-    })?;
-    let fields: Vec<f64> = line.split_whitespace().filter_map(|f| f.parse().ok()).collect();
-    let [requests, duration_us, p50_us, p99_us, status_errors, socket_errors] = fields[..] else {
-        return Err(format!("unexpected wrk result line: {line}"));
+    parse_wrk_output(&String::from_utf8_lossy(&output.stdout))
+        .map_err(|e| format!("{e} (wrk {}: {})", output.status, String::from_utf8_lossy(&output.stderr).trim()))
+}
+
+/// Reads the `WRK_RESULT` line of the script's `done` hook.
+pub(crate) fn parse_wrk_output(stdout: &str) -> Result<Sample, String> {
+    let line = stdout.lines().find_map(|l| l.strip_prefix("WRK_RESULT ")).ok_or("wrk printed no result")?;
+    let fields = line.split_whitespace().map(str::parse::<u64>).collect::<Result<Vec<_>, _>>();
+    let Ok([requests, duration_us, p50_us, p99_us, status_errors, socket_errors]) = fields.as_deref() else {
+        return Err(format!("unexpected wrk result line: {line:?}"));
     };
-    let ok = (requests - status_errors).max(0.0);
+    if *duration_us == 0 || status_errors > requests {
+        return Err(format!("inconsistent wrk result line: {line:?}"));
+    }
     Ok(Sample {
-        rps: ok / (duration_us / 1e6).max(1e-9),
-        p50_us,
-        p99_us,
-        errors: (status_errors + socket_errors) as u64,
-        responses: requests as u64,
+        rps: (requests - status_errors) as f64 / (*duration_us as f64 / 1e6),
+        p50_us: *p50_us as f64,
+        p99_us: *p99_us as f64,
+        errors: status_errors.saturating_add(*socket_errors),
+        responses: *requests,
+        cpu_us: None,
+        busy: None,
+        queued: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrk_result_line() {
+        let out = "Running 3s test @ http://127.0.0.1:1/orders\n  1 threads and 32 connections\n\
+                   WRK_RESULT 300000 3000000 210 900 0 0\nRequests/sec: 100000.00\n";
+        let sample = parse_wrk_output(out).unwrap();
+        assert_eq!(sample.rps, 100_000.0);
+        assert_eq!((sample.p50_us, sample.p99_us, sample.errors, sample.responses), (210.0, 900.0, 0, 300_000));
+        // Non-2xx answers are errors, and not counted as served requests per second.
+        let sample = parse_wrk_output("WRK_RESULT 1000 1000000 5 9 250 3").unwrap();
+        assert_eq!((sample.rps, sample.errors, sample.responses), (750.0, 253, 1000));
+    }
+
+    #[test]
+    fn wrk_garbage_is_refused() {
+        for garbage in [
+            "",
+            "Requests/sec: 1.0",
+            "WRK_RESULT",
+            "WRK_RESULT 1 2 3 4 5",
+            "WRK_RESULT 1 2 3 4 5 6 7",
+            "WRK_RESULT 1 2 3 4 x 6",
+            "WRK_RESULT -1 2 3 4 5 6",
+            "WRK_RESULT 1.5 2 3 4 5 6",
+            "WRK_RESULT 10 0 3 4 0 0",
+            "WRK_RESULT 10 5 3 4 11 0",
+            "WRK_RESULT 99999999999999999999999 1 1 1 1 1",
+            "wrk_result 1 2 3 4 5 6",
+        ] {
+            assert!(parse_wrk_output(garbage).is_err(), "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn lua_strings_are_quoted_or_refused() {
+        assert_eq!(lua_string("Bearer eyJ.a-b_c~d+e/f==").unwrap(), "\"Bearer eyJ.a-b_c~d+e/f==\"");
+        for bad in ["a\"b", "a\\b", "a\nb", "a]]b", "a'b", "é", "a\tb", "a\0b"] {
+            assert!(lua_string(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn wrk_script_carries_the_credentials() {
+        let dir = std::env::temp_dir().join(format!("tower-auth-loadtest-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let headers =
+            Credentials::Headers(vec![(http::header::AUTHORIZATION, HeaderValue::from_static("Bearer abc.def"))]);
+        let script = std::fs::read_to_string(wrk_script(&dir, &headers).unwrap()).unwrap();
+        assert!(script.contains("wrk.headers[\"authorization\"] = \"Bearer abc.def\""), "{script}");
+        assert!(script.contains("function done("), "{script}");
+        let proofs = Arc::new(ProofPool::new(vec!["p1.a.b".into(), "p2.a.b".into()]).unwrap());
+        let dpop = Credentials::Dpop { authorization: HeaderValue::from_static("DPoP tok"), proofs };
+        let script = std::fs::read_to_string(wrk_script(&dir, &dpop).unwrap()).unwrap();
+        assert!(script.contains("function request()") && script.contains("\"DPoP tok\""), "{script}");
+        assert_eq!(std::fs::read_to_string(dir.join("proofs.txt")).unwrap(), "p1.a.b\np2.a.b\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn each_proof_is_handed_out_once() {
+        let pool = Arc::new(ProofPool::new(vec!["a".into(), "b".into()]).unwrap());
+        let credentials = Credentials::Dpop { authorization: HeaderValue::from_static("DPoP t"), proofs: pool };
+        let first = credentials.headers().unwrap();
+        let second = credentials.headers().unwrap();
+        assert_eq!(first[1].1, "a");
+        assert_eq!(second[1].1, "b");
+        assert!(credentials.headers().is_none(), "a used-up pool gives no more proofs");
+        assert!(ProofPool::new(vec!["bad\nproof".into()]).is_err());
+    }
 }
