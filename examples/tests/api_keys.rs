@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Answer, BINARIES, Quickstart, challenge};
+use common::{Answer, BINARIES, Quickstart, challenge, json};
 
 const CLI: &str = env!("CARGO_BIN_EXE_tower-auth-keys");
 
@@ -45,10 +45,6 @@ fn cli(args: &[&str]) -> (i32, String, String) {
 fn temp_file(name: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     std::env::temp_dir().join(format!("tower-auth-{name}-{}-{nanos}.json", std::process::id()))
-}
-
-fn json(body: &str) -> serde_json::Value {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("JSON ({e}): {body}"))
 }
 
 #[test]

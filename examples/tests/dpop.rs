@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
-use common::{BINARIES, Quickstart, challenge};
+use common::{BINARIES, Quickstart, challenge, exit_code};
 use tower_auth::jwt::Algorithm;
 use tower_auth::testkit::{DpopKey, TestIssuer};
 
@@ -107,14 +105,6 @@ async fn embedded_mode_tokens_are_not_sender_constrained() {
 #[test]
 fn an_invalid_nonce_setting_stops_the_server() {
     for binary in BINARIES {
-        let status = Command::new(binary)
-            .env_clear()
-            .env("TOWER_AUTH_ADDR", "127.0.0.1:0")
-            .env("TOWER_AUTH_DPOP_NONCE", "maybe")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("run the quickstart");
-        assert_eq!(status.code(), Some(2), "{binary}");
+        assert_eq!(exit_code(binary, &[("TOWER_AUTH_DPOP_NONCE", "maybe")]), Some(2), "{binary}");
     }
 }

@@ -10,13 +10,6 @@ use tower_auth::testkit::TestIssuer;
 
 const AUDIENCE: &str = "https://api.tower-auth.test";
 
-/// `GET path`, with `Authorization: Bearer token` when a token is given.
-fn get(server: &Quickstart, path: &str, token: Option<&str>) -> Answer {
-    let authorization = token.map(|t| format!("Bearer {t}"));
-    let headers: Vec<(&str, &str)> = authorization.iter().map(|a| ("Authorization", a.as_str())).collect();
-    server.get(path, &headers)
-}
-
 fn assert_forbidden(binary: &str, what: &str, answer: Answer) {
     assert_eq!(answer.status, 403, "{binary} {what}: {}", answer.body);
     assert_eq!(answer.www_authenticate(), None, "{binary} {what}");
@@ -28,19 +21,19 @@ fn embedded_mode_admin_token_holds_the_reporter_role() {
     for binary in BINARIES {
         let server = Quickstart::start(binary, &[]);
         let (token, admin) = (server.line("TOKEN"), server.line("ADMIN_TOKEN"));
-        let reports = get(&server, "/reports", Some(&admin));
+        let reports = server.get_bearer("/reports", Some(&admin));
         let body = &reports.body;
         assert_eq!((reports.status, reports.www_authenticate()), (200, None), "{binary}: {body}");
         assert!(body.contains(r#""reports":[]"#) && body.contains("demo-admin"), "{binary}: {body}");
-        assert_forbidden(binary, "TOKEN", get(&server, "/reports", Some(&token)));
-        let anonymous = get(&server, "/reports", None);
+        assert_forbidden(binary, "TOKEN", server.get_bearer("/reports", Some(&token)));
+        let anonymous = server.get_bearer("/reports", None);
         // The quickstart enables DPoP: both schemes are offered, without error (RFC 9449 §7.2).
         let expected = challenge(&server.origin, None, None);
         assert_eq!((anonymous.status, anonymous.www_authenticate()), (401, Some(expected.as_str())), "{binary}");
         // The other routes are unchanged.
-        assert_eq!(get(&server, "/orders", Some(&token)).status, 200, "{binary}");
-        assert_eq!(get(&server, "/admin", Some(&token)).status, 403, "{binary}");
-        assert_eq!(get(&server, "/healthz", None).status, 200, "{binary}");
+        assert_eq!(server.get_bearer("/orders", Some(&token)).status, 200, "{binary}");
+        assert_eq!(server.get_bearer("/admin", Some(&token)).status, 403, "{binary}");
+        assert_eq!(server.get_bearer("/healthz", None).status, 200, "{binary}");
     }
 }
 
@@ -70,13 +63,13 @@ async fn real_issuer_role_claims_of_keycloak_auth0_okta_and_entra() {
         let server = Quickstart::start(binary, &[("TOWER_AUTH_ISSUER", issuer.url())]);
         let blocking = tokio::task::block_in_place(|| {
             for (name, token) in &holders {
-                let answer = get(&server, "/reports", Some(token));
+                let answer = server.get_bearer("/reports", Some(token));
                 assert_eq!(answer.status, 200, "{binary} {name}: {}", answer.body);
             }
             for (name, token) in &others {
-                assert_forbidden(binary, name, get(&server, "/reports", Some(token)));
+                assert_forbidden(binary, name, server.get_bearer("/reports", Some(token)));
             }
-            get(&server, "/reports", None).status
+            server.get_bearer("/reports", None).status
         });
         assert_eq!(blocking, 401, "{binary}");
     }

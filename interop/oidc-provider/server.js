@@ -1,6 +1,6 @@
 // A certified OpenID Provider (oidc-provider) configured as tower-auth's interop tests need it.
 //
-//   node server.js [--port N]        (or PORT=N; 0 or unset = a free port)
+//   node server.js [--port N] [--client-ca FILE]   (or PORT=N; 0 or unset = a free port)
 //
 // Listens on 127.0.0.1 only, prints `READY http://127.0.0.1:PORT` (the issuer identifier) on
 // standard output once it accepts requests, and runs until killed.
@@ -8,15 +8,29 @@
 // What it issues (client credentials grant; the RFC 8707 `resource` parameter picks the audience,
 // one of AUDIENCES below):
 //
-//   client          secret                  access token
-//   interop-jwt     interop-jwt-secret      RFC 9068 JWT (`typ: at+jwt`), RS256
-//   interop-opaque  interop-opaque-secret   opaque, for RFC 7662 introspection
-//   interop-rs      interop-rs-secret       none: the resource server's credentials at the
-//                                           introspection endpoint
+//   client               secret, or certificate subject   access token
+//   interop-jwt          interop-jwt-secret               RFC 9068 JWT (`typ: at+jwt`), RS256
+//   interop-opaque       interop-opaque-secret            opaque, for RFC 7662 introspection
+//   interop-rs           interop-rs-secret                none: the resource server's credentials
+//                                                         at the introspection endpoint
+//   interop-mtls-jwt     CN=interop-mtls-jwt              RFC 9068 JWT bound to the certificate
+//                                                         (`cnf.x5t#S256`, RFC 8705 §3)
+//   interop-mtls-opaque  CN=interop-mtls-opaque           opaque, bound to the certificate
+//                                                         (top-level `cnf` when introspected)
 //
 // Scopes `orders:read orders:write admin`; a token carries the requested ones. Introspection and
 // revocation (RFC 7009) are on; DPoP (RFC 9449) binds a token when the token request carries a
-// proof. Every client authenticates with `client_secret_basic`.
+// proof. The secret clients authenticate with `client_secret_basic`; the `interop-mtls-*` clients
+// with `tls_client_auth` (RFC 8705 §2.1, the PKI method: the certificate chains to the client CA and
+// its subject DN is the registered one; `client_id` in the form body) and always get
+// certificate-bound tokens (`tls_client_certificate_bound_access_tokens`).
+//
+// Client certificates, as behind a TLS-terminating proxy: the provider speaks plain HTTP, so it
+// reads the client certificate of a request from the RFC 9440 `Client-Cert` field (`:<base64
+// DER>:`), the way a backend behind a terminator that requested the certificate does. The chain is
+// checked here against `--client-ca FILE` (PEM; the terminator's trust anchor), together with the
+// validity period; without `--client-ca` no certificate authenticates. Every peer is trusted to set
+// the field: a fixture on 127.0.0.1 only, never a deployment pattern (RFC 9440 §4).
 //
 // Key rotation, as a real issuer does it, through two fixture-only routes:
 //   POST /fixture/keys/rotate  a new signing key goes first in the JWKS and signs from now on; the
@@ -26,6 +40,7 @@
 // re-created with the new key set; tokens live in the process-wide store and survive it.
 
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 
 import Provider, { errors } from 'oidc-provider';
@@ -43,16 +58,77 @@ const CLIENTS = [
   { client_id: 'interop-jwt', client_secret: 'interop-jwt-secret', scope: SCOPE, format: 'jwt' },
   { client_id: 'interop-opaque', client_secret: 'interop-opaque-secret', scope: SCOPE, format: 'opaque' },
   { client_id: 'interop-rs', client_secret: 'interop-rs-secret' },
+  { client_id: 'interop-mtls-jwt', subject_dn: 'CN=interop-mtls-jwt', scope: SCOPE, format: 'jwt' },
+  { client_id: 'interop-mtls-opaque', subject_dn: 'CN=interop-mtls-opaque', scope: SCOPE, format: 'opaque' },
 ];
 
+/** The value of a command-line option `name VALUE`, or undefined. */
+function option(name) {
+  const i = process.argv.indexOf(name);
+  if (i < 0) return undefined;
+  const value = process.argv[i + 1];
+  if (value === undefined) throw new Error(`${name} needs a value`);
+  return value;
+}
+
 function port() {
-  const i = process.argv.indexOf('--port');
-  const raw = i > 0 ? process.argv[i + 1] : process.env.PORT;
+  const raw = option('--port') ?? process.env.PORT;
   const value = raw === undefined || raw === '' ? 0 : Number(raw);
   if (!Number.isInteger(value) || value < 0 || value > 65535) {
     throw new Error(`invalid port ${JSON.stringify(raw)}`);
   }
   return value;
+}
+
+/** The CA client certificates must chain to (`--client-ca FILE`, one PEM certificate), or undefined. */
+function clientCa() {
+  const file = option('--client-ca');
+  if (file === undefined) return undefined;
+  const ca = new crypto.X509Certificate(fs.readFileSync(file));
+  if (!ca.ca) throw new Error(`--client-ca ${file}: not a CA certificate`);
+  return ca;
+}
+
+const CLIENT_CA = clientCa();
+
+/**
+ * The client certificate the TLS terminator forwarded: RFC 9440 `Client-Cert`, one Structured
+ * Field Byte Sequence holding the DER. No field: no certificate; anything else is a bad request.
+ */
+function forwardedCertificate(ctx) {
+  const field = ctx.get('client-cert');
+  if (field === '') return undefined;
+  const sequence = /^:([A-Za-z0-9+/]*={0,2}):$/.exec(field);
+  if (!sequence) throw new errors.InvalidRequest('malformed Client-Cert field');
+  try {
+    return new crypto.X509Certificate(Buffer.from(sequence[1], 'base64'));
+  } catch {
+    throw new errors.InvalidRequest('Client-Cert does not hold an X.509 certificate');
+  }
+}
+
+function withinValidity(cert, now) {
+  return Date.parse(cert.validFrom) <= now && now <= Date.parse(cert.validTo);
+}
+
+/** What the terminator checks in the handshake: issued and signed by the client CA, both valid now. */
+function certificateAuthorized(ctx) {
+  const cert = forwardedCertificate(ctx);
+  if (!cert || !CLIENT_CA) return false;
+  const now = Date.now();
+  return cert.checkIssued(CLIENT_CA) && cert.verify(CLIENT_CA.publicKey)
+    && withinValidity(cert, now) && withinValidity(CLIENT_CA, now);
+}
+
+/**
+ * RFC 8705 §2.1.2: the certificate's subject DN, as an RFC 4514 string (most specific RDN first),
+ * equals the registered `tls_client_auth_subject_dn`. Exact comparison; the fixture's names need no
+ * escaping. The other `tls_client_auth_*` properties are not registered here and never match.
+ */
+function certificateSubjectMatches(ctx, property, expected) {
+  if (property !== 'tls_client_auth_subject_dn') return false;
+  const cert = forwardedCertificate(ctx);
+  return cert !== undefined && cert.subject.split('\n').reverse().join(',') === expected;
 }
 
 /** A fresh RS256 signing key as a private JWK. */
@@ -68,15 +144,21 @@ function formatFor(clientId) {
 
 function configuration(keys) {
   return {
-    clients: CLIENTS.map(({ client_id, client_secret, scope }) => ({
+    clients: CLIENTS.map(({ client_id, client_secret, subject_dn, scope }) => ({
       client_id,
-      client_secret,
       scope,
       grant_types: scope ? ['client_credentials'] : [],
       response_types: [],
       redirect_uris: [],
-      token_endpoint_auth_method: 'client_secret_basic',
+      ...(subject_dn
+        ? {
+          token_endpoint_auth_method: 'tls_client_auth',
+          tls_client_auth_subject_dn: subject_dn,
+          tls_client_certificate_bound_access_tokens: true,
+        }
+        : { client_secret, token_endpoint_auth_method: 'client_secret_basic' }),
     })),
+    clientAuthMethods: ['client_secret_basic', 'tls_client_auth'],
     jwks: { keys },
     cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
     scopes: ['openid', ...SCOPE.split(' ')],
@@ -86,6 +168,14 @@ function configuration(keys) {
       introspection: { enabled: true },
       revocation: { enabled: true },
       dPoP: { enabled: true },
+      mTLS: {
+        enabled: true,
+        certificateBoundAccessTokens: true,
+        tlsClientAuth: true,
+        getCertificate: forwardedCertificate,
+        certificateAuthorized,
+        certificateSubjectMatches,
+      },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => undefined,

@@ -11,6 +11,10 @@
 //! | DPoP-bound tokens (JWT and opaque) with proofs by `oauth4webapi`; downgrade and replay refused | E1, E5, E7, D6 |
 //! | the provider rotates its signing key; the new key is fetched, the retired one dropped | C2, C5 |
 //! | RFC 9728 metadata leads a client from a 401 to the provider and back | J |
+//! | certificate-bound JWT and opaque tokens (RFC 8705 §3) of `tls_client_auth` clients, over TLS with client certificates and through a trusted proxy's `Client-Cert` | G1, G2, G4, G5, D6 |
+//!
+//! The client certificates come from a test CA made with rcgen; the provider, plain HTTP behind a
+//! modelled TLS terminator, reads them from `Client-Cert` (see `server.js`).
 //!
 //! Needs Node.js (`node` on `PATH`) and the fixture's packages (`npm ci --prefix
 //! interop/oidc-provider`, run by `.ci/run`); without them the tests fail with that message.
@@ -22,13 +26,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, SanType,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tower_auth::dpop::Dpop;
 use tower_auth::introspection::Introspector;
 use tower_auth::jwt::{Issuer, JwtValidator, TokenTypes};
+use tower_auth::mtls::{ClientCertificates, x5t_s256};
+use tower_auth::tls::ServerTls;
 use tower_auth::{Authenticator, ManualClock, ResourceMetadata};
-use tower_auth_tests::{Framework, TestServer, http_client, serve};
+use tower_auth_tests::{Framework, TestServer, http_client, serve, serve_tls};
 
 /// The audience (RFC 8707 resource) the provider issues the tokens of these tests for.
 const AUD: &str = "https://api.tower-auth.test";
@@ -44,11 +53,17 @@ const JWT_CLIENT: (&str, &str) = ("interop-jwt", "interop-jwt-secret");
 const OPAQUE_CLIENT: (&str, &str) = ("interop-opaque", "interop-opaque-secret");
 /// The resource server's credentials at the introspection endpoint.
 const RS_CLIENT: (&str, &str) = ("interop-rs", "interop-rs-secret");
+/// `tls_client_auth` clients (RFC 8705 §2.1), registered with the subject DN `CN=<client id>`; the
+/// provider binds their tokens to their certificate (§3), RFC 9068 JWTs to the first, opaque
+/// tokens to the second.
+const MTLS_JWT_CLIENT: &str = "interop-mtls-jwt";
+const MTLS_OPAQUE_CLIENT: &str = "interop-mtls-opaque";
 
 const NO_CREDENTIALS: &str = r#"Bearer realm="interop""#;
 const INVALID_TOKEN: &str = r#"Bearer realm="interop", error="invalid_token", error_description="Invalid token""#;
 const NEEDS_WRITE: &str = r#"Bearer realm="interop", error="insufficient_scope", error_description="The access token lacks a required scope", scope="orders:write""#;
 const NEEDS_ADMIN: &str = r#"Bearer realm="interop", error="insufficient_scope", error_description="The access token lacks a required scope", scope="admin""#;
+const BINDING: &str = r#"Bearer realm="interop", error="invalid_token", error_description="Invalid token binding""#;
 
 fn dpop_invalid_proof() -> String {
     format!(
@@ -105,9 +120,31 @@ struct DpopRequest {
 impl Provider {
     /// Starts the provider on a free port and waits (at most 60 s) for its `READY` line.
     async fn start() -> Self {
-        let mut child = tokio::process::Command::new(node())
-            .arg("server.js")
-            .args(["--port", "0"])
+        Self::launch(None).await
+    }
+
+    /// [`start`](Self::start), the provider accepting client certificates issued by `pki`'s CA (as
+    /// the TLS terminator in front of it would, see server.js).
+    async fn with_client_ca(pki: &Pki) -> Self {
+        let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "interop-client-ca-{}-{}.pem",
+            std::process::id(),
+            x5t_s256(pki.ca.der())
+        ));
+        std::fs::write(&file, pki.ca.pem()).expect("write the client CA for the provider");
+        let provider = Self::launch(Some(&file)).await;
+        // Read at start-up; no longer needed once the provider is ready.
+        std::fs::remove_file(&file).expect("remove the client CA file");
+        provider
+    }
+
+    async fn launch(client_ca: Option<&Path>) -> Self {
+        let mut command = tokio::process::Command::new(node());
+        command.arg("server.js").args(["--port", "0"]);
+        if let Some(file) = client_ca {
+            command.arg("--client-ca").arg(file);
+        }
+        let mut child = command
             .current_dir(fixture_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -174,6 +211,47 @@ impl Provider {
 
     async fn access_token(&self, client: (&str, &str), scope: &str, resource: &str) -> String {
         self.grant_at(&self.url("/token"), client, scope, resource).await
+    }
+
+    /// A client credentials grant for [`AUD`] by a `tls_client_auth` client (RFC 8705 §2.1):
+    /// `client_id` in the form, `certificate` in `Client-Cert` as the provider's TLS terminator
+    /// forwards it (none: no field). The status and the JSON answer.
+    async fn mtls_grant(&self, client_id: &str, certificate: Option<&Leaf>, scope: &str) -> (u16, Value) {
+        let mut req = http_client().post(self.url("/token")).header("content-type", FORM).body(form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("scope", scope),
+            ("resource", AUD),
+        ]));
+        if let Some(leaf) = certificate {
+            req = req.header("client-cert", leaf.client_cert_field());
+        }
+        let res = req.send().await.expect("token request");
+        let status = res.status().as_u16();
+        (status, serde_json::from_str(&res.text().await.expect("body")).expect("token response JSON"))
+    }
+
+    /// A token bound to `leaf` (RFC 8705 §3), issued to the `tls_client_auth` client `client_id`.
+    async fn bound_token(&self, client_id: &str, leaf: &Leaf, scope: &str) -> String {
+        let (status, body) = self.mtls_grant(client_id, Some(leaf), scope).await;
+        assert_eq!(status, 200, "token endpoint: {body}\n{}", self.diagnostics());
+        // RFC 8705 §3: a certificate-bound token stays a `Bearer` token.
+        assert_eq!(body["token_type"], "Bearer", "{body}");
+        body["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    /// The provider's introspection answer (RFC 7662) for `token`, asked as the resource server.
+    async fn introspect(&self, token: &str) -> Value {
+        let res = http_client()
+            .post(self.url("/token/introspection"))
+            .basic_auth(RS_CLIENT.0, Some(RS_CLIENT.1))
+            .header("content-type", FORM)
+            .body(form(&[("token", token)]))
+            .send()
+            .await
+            .expect("introspection request");
+        assert_eq!(res.status(), 200, "introspection\n{}", self.diagnostics());
+        serde_json::from_str(&res.text().await.expect("body")).expect("introspection JSON")
     }
 
     /// Revokes `token` at the provider (RFC 7009), as the client it was issued to.
@@ -250,9 +328,100 @@ fn form(pairs: &[(&str, &str)]) -> String {
 
 /// The decoded JOSE header of a compact JWS.
 fn jose_header(token: &str) -> Value {
-    let header = token.split('.').next().expect("JWS header");
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).expect("base64url"))
-        .expect("header JSON")
+    jws_part(token, 0)
+}
+
+/// The decoded claims of a compact JWS.
+fn jws_claims(token: &str) -> Value {
+    jws_part(token, 1)
+}
+
+fn jws_part(token: &str, index: usize) -> Value {
+    let part = token.split('.').nth(index).expect("JWS part");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).expect("base64url"))
+        .expect("JWS part JSON")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client certificates
+
+/// A certificate and its key (PEM), and the certificate's DER.
+struct Leaf {
+    cert_pem: String,
+    key_pem: String,
+    der: Vec<u8>,
+}
+
+impl Leaf {
+    fn identity(&self) -> reqwest::Identity {
+        reqwest::Identity::from_pem(format!("{}{}", self.cert_pem, self.key_pem).as_bytes()).expect("client identity")
+    }
+
+    /// RFC 9440 §2.1: `Client-Cert`, the DER as a Structured-Field Byte Sequence.
+    fn client_cert_field(&self) -> String {
+        format!(":{}:", base64::engine::general_purpose::STANDARD.encode(&self.der))
+    }
+}
+
+/// A test PKI (rcgen): a CA, the certificate of the HTTPS servers (127.0.0.1) and client
+/// certificates. The provider and the servers trust the same CA.
+struct Pki {
+    ca: CertifiedIssuer<'static, KeyPair>,
+    server: Leaf,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, "tower-auth interop CA");
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA");
+        let server = Self::leaf(
+            &ca,
+            "localhost",
+            vec![SanType::IpAddress("127.0.0.1".parse().expect("ip"))],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        Self { ca, server }
+    }
+
+    fn leaf(
+        ca: &CertifiedIssuer<'static, KeyPair>,
+        common_name: &str,
+        sans: Vec<SanType>,
+        usage: ExtendedKeyUsagePurpose,
+    ) -> Leaf {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.subject_alt_names = sans;
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, ca).expect("signed certificate");
+        Leaf { cert_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().to_vec() }
+    }
+
+    /// A client certificate with subject `CN=common_name` (the subject DN `tls_client_auth` matches).
+    fn client(&self, common_name: &str) -> Leaf {
+        Self::leaf(&self.ca, common_name, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    /// The servers' TLS configuration, requesting client certificates of the CA.
+    fn server_tls(&self) -> tower_auth::tls::rustls::ServerConfig {
+        ServerTls::from_pem(&self.server.cert_pem, &self.server.key_pem)
+            .client_ca_pem(self.ca.pem())
+            .build()
+            .expect("server TLS configuration")
+    }
+
+    /// An HTTPS client trusting only the CA, presenting `identity` when given.
+    fn https_client(&self, identity: Option<&Leaf>) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(self.ca.pem().as_bytes()).expect("CA certificate");
+        let mut builder = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(20)).tls_certs_only([ca]);
+        if let Some(leaf) = identity {
+            builder = builder.identity(leaf.identity());
+        }
+        builder.build().expect("HTTPS client")
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -504,6 +673,149 @@ async fn dpop_bound_tokens_with_proofs_of_an_independent_client() {
         expect(&elsewhere, framework, "a proof for another URL", 401, Some(&dpop_invalid_proof()));
         let downgrade = bearer(&server, "GET", "/me", Some(&opaque.token)).await;
         expect(&downgrade, framework, "the bound opaque token as Bearer", 401, Some(&dpop_downgrade()));
+    }
+}
+
+/// The certificate-bound tokens of the `tls_client_auth` clients, each with its own certificate,
+/// and checks of what the provider issued (G2; D6 for the opaque one).
+struct BoundTokens {
+    pki: Pki,
+    provider: Provider,
+    jwt_cert: Leaf,
+    jwt: String,
+    opaque_cert: Leaf,
+    opaque: String,
+    /// Another client certificate of the same CA.
+    other_cert: Leaf,
+}
+
+impl BoundTokens {
+    async fn issue() -> Self {
+        let pki = Pki::new();
+        let provider = Provider::with_client_ca(&pki).await;
+        let discovery = send(http_client().get(provider.url("/.well-known/openid-configuration"))).await.json();
+        assert_eq!(discovery["tls_client_certificate_bound_access_tokens"], true, "{discovery}");
+        let jwt_cert = pki.client(MTLS_JWT_CLIENT);
+        let opaque_cert = pki.client(MTLS_OPAQUE_CLIENT);
+        let other_cert = pki.client("interop-other-workload");
+
+        // The provider authenticates the clients by their certificate: none, the other client's,
+        // or one with the right subject from another CA is no authentication.
+        let foreign = Pki::new().client(MTLS_JWT_CLIENT);
+        for (case, certificate) in
+            [("no certificate", None), ("another subject", Some(&opaque_cert)), ("another CA", Some(&foreign))]
+        {
+            let (status, body) = provider.mtls_grant(MTLS_JWT_CLIENT, certificate, "orders:read").await;
+            assert_eq!((status, &body["error"]), (401, &json!("invalid_client")), "provider, {case}: {body}");
+        }
+
+        // G2: `cnf.x5t#S256` is the SHA-256 of the certificate's DER, base64url, in the JWT's
+        // claims and at the top level of the introspection answer (RFC 8705 §3.1, §3.2).
+        let jwt = provider.bound_token(MTLS_JWT_CLIENT, &jwt_cert, "orders:read").await;
+        assert_eq!(jose_header(&jwt)["typ"], "at+jwt");
+        assert_eq!(jws_claims(&jwt)["cnf"], json!({ "x5t#S256": x5t_s256(&jwt_cert.der) }));
+        let opaque = provider.bound_token(MTLS_OPAQUE_CLIENT, &opaque_cert, "orders:read").await;
+        assert_eq!(opaque.split('.').count(), 1, "an opaque token, not a JWS");
+        let introspected = provider.introspect(&opaque).await;
+        assert_eq!(introspected["active"], true, "{introspected}");
+        assert_eq!(introspected["cnf"], json!({ "x5t#S256": x5t_s256(&opaque_cert.der) }), "{introspected}");
+        Self { pki, provider, jwt_cert, jwt, opaque_cert, opaque, other_cert }
+    }
+
+    /// JWTs and introspection of the provider, client certificates from `certificates`.
+    fn authenticator(&self, certificates: ClientCertificates) -> Authenticator {
+        Authenticator::builder()
+            .jwt(jwt(&self.provider.issuer, None))
+            .introspection(introspection(&self.provider.issuer, RS_CLIENT.1, Duration::from_secs(30), None))
+            .client_certificates(certificates)
+            .realm("interop")
+            .build()
+            .expect("auth")
+    }
+
+    /// `(token, its certificate, client id, mechanism)`, the JWT first.
+    fn cases(&self) -> [(&str, &Leaf, &str, &str); 2] {
+        [
+            (&self.jwt, &self.jwt_cert, MTLS_JWT_CLIENT, "jwt"),
+            (&self.opaque, &self.opaque_cert, MTLS_OPAQUE_CLIENT, "introspection"),
+        ]
+    }
+}
+
+#[track_caller]
+fn assert_bound_principal(answer: &Answer, framework: Framework, what: &str, client_id: &str, kind: &str) {
+    expect(answer, framework, what, 200, None);
+    assert_eq!(
+        answer.json(),
+        json!({"sub": client_id, "client_id": client_id, "scopes": ["orders:read"], "kind": kind, "bound": "mtls"}),
+        "{framework}: {what}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_bound_tokens_over_mutual_tls() {
+    // G1 (the token only over its certificate, RFC 8705 §3), G2, D6 (`cnf` of the introspection
+    // answer), G5 (the certificate of the TLS connection), on servers terminating TLS themselves.
+    let tokens = BoundTokens::issue().await;
+    let pki = &tokens.pki;
+    let auth = tokens.authenticator(ClientCertificates::new());
+    let anonymous = pki.https_client(None);
+    let other = pki.https_client(Some(&tokens.other_cert));
+    let unbound = tokens.provider.access_token(JWT_CLIENT, "orders:read", AUD).await;
+    for framework in Framework::ALL {
+        let server = serve_tls(framework, auth.clone(), pki.server_tls(), &anonymous)
+            .await
+            .unwrap_or_else(|e| panic!("{framework} TLS server: {e}"));
+        for (token, cert, client_id, kind) in tokens.cases() {
+            let what = |case: &str| format!("{kind} token, {case}");
+            let own = pki.https_client(Some(cert));
+            let me = send(own.get(server.url("/me")).bearer_auth(token)).await;
+            assert_bound_principal(&me, framework, &what("its certificate"), client_id, kind);
+            let orders = send(own.get(server.url("/orders")).bearer_auth(token)).await;
+            expect(&orders, framework, &what("its certificate, GET /orders"), 200, None);
+            assert_eq!(orders.json()["for"], client_id, "{framework}");
+
+            let elsewhere = send(other.get(server.url("/me")).bearer_auth(token)).await;
+            expect(&elsewhere, framework, &what("another certificate of the CA"), 401, Some(BINDING));
+            let without = send(anonymous.get(server.url("/me")).bearer_auth(token)).await;
+            expect(&without, framework, &what("no certificate"), 401, Some(BINDING));
+            // `Client-Cert` from a peer that is no trusted proxy is ignored (G4).
+            let forwarded =
+                anonymous.get(server.url("/me")).bearer_auth(token).header("client-cert", cert.client_cert_field());
+            expect(&send(forwarded).await, framework, &what("Client-Cert, no trusted proxy"), 401, Some(BINDING));
+        }
+        // A token of the provider without `cnf` is not bound, certificate or not.
+        let me = send(other.get(server.url("/me")).bearer_auth(&unbound)).await;
+        expect(&me, framework, "unbound token over a certificate", 200, None);
+        assert_eq!((me.json()["kind"].clone(), me.json()["bound"].clone()), (json!("jwt"), Value::Null));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_bound_tokens_through_a_trusted_proxy() {
+    // G4: TLS terminated by a proxy at 127.0.0.1 that forwards the client certificate in
+    // `Client-Cert` (RFC 9440); G1 and D6 as over direct TLS.
+    let tokens = BoundTokens::issue().await;
+    let behind_proxy = tokens
+        .authenticator(ClientCertificates::new().trusted_proxies("127.0.0.1/32".parse().expect("trusted proxies")));
+    let other = tokens.other_cert.client_cert_field();
+    for framework in Framework::ALL {
+        let server = start(framework, behind_proxy.clone()).await;
+        for (token, cert, client_id, kind) in tokens.cases() {
+            let what = |case: &str| format!("{kind} token, {case}");
+            let own = cert.client_cert_field();
+            let me = send(http_client().get(server.url("/me")).bearer_auth(token).header("client-cert", &own)).await;
+            assert_bound_principal(&me, framework, &what("its certificate forwarded"), client_id, kind);
+            // RFC 9440 §2.4: the answer depends on the field.
+            let vary = me.headers.get_all("vary").iter().flat_map(|v| v.to_str().expect("ASCII").split(','));
+            assert!(vary.map(str::trim).any(|v| v.eq_ignore_ascii_case("client-cert")), "{framework}: Vary");
+
+            let elsewhere =
+                send(http_client().get(server.url("/me")).bearer_auth(token).header("client-cert", &other)).await;
+            expect(&elsewhere, framework, &what("another certificate forwarded"), 401, Some(BINDING));
+            let without = bearer(&server, "GET", "/me", Some(token)).await;
+            expect(&without, framework, &what("nothing forwarded"), 401, Some(BINDING));
+        }
     }
 }
 

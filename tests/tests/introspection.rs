@@ -3,14 +3,13 @@
 //! answer with exact statuses and `WWW-Authenticate` values (realm `test`). Time moves with a
 //! [`ManualClock`]; nothing sleeps to wait for a cache to expire.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tower_auth::introspection::{Introspector, IntrospectorBuilder};
 use tower_auth::jwt::{Algorithm, Issuer, JwtValidator};
-use tower_auth::testkit::{IntrospectionBehavior, TestIssuer};
+use tower_auth::testkit::{IntrospectionBehavior, LogCapture, TestIssuer};
 use tower_auth::{Authenticator, ManualClock};
 use tower_auth_tests::{Framework, TestServer, http_client, serve};
 
@@ -25,45 +24,13 @@ const EXPIRED: &str = r#"Bearer realm="test", error="invalid_token", error_descr
 const NEEDS_ADMIN: &str = r#"Bearer realm="test", error="insufficient_scope", error_description="The access token lacks a required scope", scope="admin""#;
 
 // ---------------------------------------------------------------------------------------------
-// Logs: one process-wide subscriber writing into a buffer (actix-web serves on its own thread), set
-// up by every test before anything else so no event of this binary escapes it.
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs() -> &'static Capture {
-    static LOGS: OnceLock<Capture> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let capture = Capture::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer({
-                let capture = capture.clone();
-                move || capture.clone()
-            })
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber of this binary");
-        capture
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
 // Set-up
 
-/// An authorization server with a clock at [`T0`], tokens for [`AUD`].
+/// An authorization server with a clock at [`T0`], tokens for [`AUD`]. Every test starts here, so
+/// the process-wide log capture (actix-web serves on its own thread) is installed before anything of
+/// this binary logs.
 async fn authorization_server() -> (TestIssuer, ManualClock) {
-    logs();
+    LogCapture::global();
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await;
     let clock = ManualClock::at_unix(T0);
     issuer.set_clock(clock.clone());
@@ -307,7 +274,7 @@ async fn our_credentials_rejected_is_503() {
 
 #[tokio::test]
 async fn tokens_never_appear_in_log_output() {
-    let capture = logs();
+    let capture = LogCapture::global();
     let mut tokens = Vec::new();
     for framework in Framework::ALL {
         let (issuer, clock) = authorization_server().await;
@@ -327,7 +294,7 @@ async fn tokens_never_appear_in_log_output() {
         expect_unavailable(&get(&server, "/orders", &failing).await, framework, "500");
         tokens.extend([good, revoked, expired, failing]);
     }
-    let text = String::from_utf8_lossy(&capture.0.lock().expect("log buffer")).into_owned();
+    let text = capture.text();
     // The events are there (so the search below searched real output) ...
     for expected in
         ["token introspected", "log-user-axum", "log-user-actix-web", "inactive_token", "introspection failed"]

@@ -20,7 +20,7 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `test-util` | [`testkit`]: a local issuer that mints tokens and serves its JWKS (and an introspection endpoint) on 127.0.0.1 |
+//! | `test-util` | [`testkit`]: a local issuer that mints tokens and serves its JWKS (and an introspection endpoint) on 127.0.0.1; a capture of log output |
 //! | `postgres` | [`apikey::PostgresStore`]: API-key records in PostgreSQL (tokio-postgres) |
 //! | `redis` | [`introspection::RedisCache`]: introspection answers shared between replicas; [`dpop::RedisReplayStore`]: each DPoP proof accepted once across replicas; [`ratelimit::RedisStore`]: rate-limit counters shared by replicas |
 //! | `tls` | [`tls::ServerTls`]: a rustls server configuration from PEM that requests and verifies client certificates, for the adapters' TLS serving |

@@ -26,6 +26,9 @@
 //! calls and can be made slow, broken or down, for the failure paths of
 //! [`introspection`](crate::introspection).
 //!
+//! [`LogCapture`] collects every log event as text, for tests that search the logs for tokens,
+//! keys and secrets that must never be there.
+//!
 //! These keys are generated per process and live in memory: never use this module in production.
 
 use std::collections::{HashMap, HashSet};
@@ -1010,4 +1013,73 @@ pub fn api_key_with(format: &crate::apikey::KeyFormat, id: &str, secret: &str) -
     }
     let digits: String = digits.iter().map(|&d| char::from(d)).collect();
     format!("{body}{digits}")
+}
+
+/// Every event emitted at TRACE level, as text without colours: for tests that search the logs for
+/// what must never be there (tokens, keys, secrets). Clones share the buffer.
+///
+/// ```
+/// use tower_auth::testkit::LogCapture;
+///
+/// let (capture, _guard) = LogCapture::install();
+/// tracing::debug!(user = "alice", "token accepted");
+/// assert!(capture.text().contains("token accepted"));
+/// ```
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl std::fmt::Debug for LogCapture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = self.0.lock().map_or(0, |buffer| buffer.len());
+        f.debug_struct("LogCapture").field("bytes", &len).finish()
+    }
+}
+
+impl LogCapture {
+    /// Installs a subscriber writing into a new capture as this thread's default, until the guard
+    /// is dropped. Use a current-thread runtime, so that spawned tasks log here too.
+    pub fn install() -> (Self, tracing::subscriber::DefaultGuard) {
+        let capture = Self::default();
+        let guard = tracing::subscriber::set_default(capture.subscriber());
+        (capture, guard)
+    }
+
+    /// The capture of every thread's events, for servers that run on threads of their own: the
+    /// first call installs its subscriber as the process-wide default. Call it before anything
+    /// logs. Panics if another global subscriber is installed.
+    pub fn global() -> &'static Self {
+        static GLOBAL: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(|| {
+            let capture = Self::default();
+            tracing::subscriber::set_global_default(capture.subscriber())
+                .expect("LogCapture::global is the only global subscriber of this process");
+            capture
+        })
+    }
+
+    /// What was captured so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+
+    /// A subscriber of every level writing into this capture, without ANSI colours.
+    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
+        let writer = self.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

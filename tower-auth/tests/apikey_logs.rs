@@ -1,6 +1,7 @@
 //! An API key is never logged: every event emitted at TRACE level while keys are created, accepted
 //! and refused for each reason is captured and searched for the keys, their secrets and hashes.
 //! The precise refusal reasons are there, at debug level.
+#![cfg(feature = "test-util")]
 
 mod common;
 

@@ -6,20 +6,21 @@
 //! through a [`ManualClock`].
 #![cfg(feature = "test-util")]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tower_auth::dpop::{Dpop, DpopBuilder, MemoryReplayStore, ReplayStore};
-use tower_auth::introspection::Introspector;
 use tower_auth::jwt::{Algorithm, Issuer, JwtValidator};
 use tower_auth::testkit::{DpopKey, LocalIssuer, ProofBuilder, TestIssuer};
 use tower_auth::{AuthError, AuthErrorKind, AuthScheme, Authenticator, Binding, ManualClock, Mechanism, Principal};
 
-const AUD: &str = "https://api.tower-auth.test";
+use common::{AUD, T0, introspector_for};
+
 const ORIGIN: &str = "https://api.tower-auth.test";
 const URL: &str = "https://api.tower-auth.test/orders";
-const T0: u64 = 1_700_000_000;
 const ALGS: &str = "ES256 ES384 ES512 PS256 RS256 EdDSA";
 
 struct Setup {
@@ -371,12 +372,7 @@ async fn introspected_tokens_are_bound_by_their_answer() {
     let issuer = TestIssuer::start().await;
     let clock = ManualClock::at_unix(T0);
     issuer.set_clock(clock.clone());
-    let introspector = Introspector::builder()
-        .discover(issuer.url())
-        .client_credentials(TestIssuer::INTROSPECTION_CLIENT_ID, TestIssuer::INTROSPECTION_CLIENT_SECRET)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let introspector = introspector_for(&issuer, &clock).build().unwrap();
     let dpop = dpop_config(&clock).build().unwrap();
     let auth = Authenticator::builder().introspection(introspector).dpop(dpop).build().unwrap();
     let key = DpopKey::generate(Algorithm::ES256);

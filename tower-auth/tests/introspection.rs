@@ -13,7 +13,7 @@ use tower_auth::jwt::{Algorithm, Issuer};
 use tower_auth::testkit::{IntrospectionBehavior, TestIssuer};
 use tower_auth::{AuthError, AuthErrorKind, Authenticator, Binding, ManualClock, Mechanism, Principal};
 
-use common::{AUD, T0, clock_for, validator_for};
+use common::{AUD, T0, clock_for, introspector_for, validator_for};
 
 /// The timeout the failure tests configure: short, so a slow endpoint is cut off quickly.
 const TIMEOUT: Duration = Duration::from_millis(300);
@@ -25,12 +25,7 @@ async fn issuer() -> (TestIssuer, ManualClock) {
 }
 
 fn builder(issuer: &TestIssuer, clock: &ManualClock) -> IntrospectorBuilder {
-    Introspector::builder()
-        .discover(issuer.url())
-        .client_credentials(TestIssuer::INTROSPECTION_CLIENT_ID, TestIssuer::INTROSPECTION_CLIENT_SECRET)
-        .audience(AUD)
-        .timeout(TIMEOUT)
-        .clock(clock.clone())
+    introspector_for(issuer, clock).audience(AUD).timeout(TIMEOUT)
 }
 
 fn introspector(issuer: &TestIssuer, clock: &ManualClock) -> Introspector {

@@ -13,7 +13,7 @@ use tower_auth::introspection::Introspector;
 use tower_auth::jwt::Algorithm;
 use tower_auth::testkit::{IntrospectionBehavior, TestIssuer};
 
-use common::{AUD, LogCapture, T0, clock_for};
+use common::{AUD, LogCapture, T0, clock_for, introspector_for};
 
 fn request(authorization: &str) -> http::request::Parts {
     http::Request::builder().uri("/orders").header("authorization", authorization).body(()).unwrap().into_parts().0
@@ -26,13 +26,10 @@ async fn tokens_and_the_secret_never_appear_in_logs() {
 
     let issuer = TestIssuer::start_with(&[Algorithm::ES256]).await;
     let clock = clock_for(&issuer);
-    let intro = Introspector::builder()
-        .discover(issuer.url())
-        .client_credentials(TestIssuer::INTROSPECTION_CLIENT_ID, TestIssuer::INTROSPECTION_CLIENT_SECRET)
+    let intro = introspector_for(&issuer, &clock)
         .audience(AUD)
         .timeout(Duration::from_millis(300))
         .failure_cooldown(Duration::ZERO)
-        .clock(clock.clone())
         .build()
         .unwrap();
     let auth = Authenticator::builder().introspection(intro.clone()).build().unwrap();

@@ -7,6 +7,8 @@
 //! test asserts the exact error kind, and the wire signal (status, challenge) where it matters.
 #![cfg(feature = "test-util")]
 
+mod common;
+
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -17,7 +19,6 @@ use rcgen::{
 };
 use serde_json::json;
 use tower_auth::dpop::Dpop;
-use tower_auth::introspection::Introspector;
 use tower_auth::jwt::{Algorithm, Issuer, JwtValidator};
 use tower_auth::mtls::{
     Certificate, CertificateAuthentication, ClientCertificates, IdentityMapping, ProxyHeader, TrustedProxies, x5t_s256,
@@ -28,14 +29,13 @@ use tower_auth::{
     PeerAddr, Principal,
 };
 
-const AUD: &str = "https://api.tower-auth.test";
-/// 2023-11-14: inside the validity of the rcgen certificates below (2023-01-01 to 2024-01-01).
-const T0: u64 = 1_700_000_000;
+use common::{AUD, T0, introspector_for};
+
 const CLIENT: &str = "198.51.100.7:50000";
 const PROXY: &str = "10.0.0.2:40000";
 
 // ---------------------------------------------------------------------------------------------
-// Certificates
+// Certificates: valid from 2023-01-01 to 2024-01-01, around T0 (2023-11-14)
 
 fn params(cn: &str, sans: &[SanType]) -> CertificateParams {
     let mut p = CertificateParams::default();
@@ -242,6 +242,11 @@ impl Setup {
 
     fn cert_auth(&self, mapping: IdentityMapping) -> CertificateAuthentication {
         CertificateAuthentication::new(mapping).clock(self.clock.clone()).scopes(["orders:read"])
+    }
+
+    /// Tokens, and certificate authentication (`mapping`) of the certificates from `sources`.
+    fn authn(&self, sources: ClientCertificates, mapping: IdentityMapping) -> Authenticator {
+        self.builder().client_certificates(sources).certificate_authentication(self.cert_auth(mapping)).build().unwrap()
     }
 
     fn bound_token(&self, der: &[u8]) -> String {
@@ -489,12 +494,7 @@ async fn introspected_tokens_are_bound_by_the_top_level_cnf() {
     let issuer = TestIssuer::start().await;
     let clock = ManualClock::at_unix(T0);
     issuer.set_clock(clock.clone());
-    let introspector = Introspector::builder()
-        .discover(issuer.url())
-        .client_credentials(TestIssuer::INTROSPECTION_CLIENT_ID, TestIssuer::INTROSPECTION_CLIENT_SECRET)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let introspector = introspector_for(&issuer, &clock).build().unwrap();
     let auth = Authenticator::builder().introspection(introspector).build().unwrap();
     let der = svc();
     let token = issuer.opaque_token().claim("cnf", json!({ "x5t#S256": x5t_s256(&der) })).issue();
@@ -534,12 +534,7 @@ async fn each_header_format_from_a_trusted_proxy() {
         assert_eq!(err(&pop, &no_header).await.kind(), AuthErrorKind::BindingMismatch, "{format:?}");
         // Authentication: the chain (intermediate from the header, root configured) is verified,
         // except for nginx, whose header carries no intermediates: its chain is not complete.
-        let authn = s
-            .builder()
-            .client_certificates(sources)
-            .certificate_authentication(s.cert_auth(IdentityMapping::DnsSan))
-            .build()
-            .unwrap();
+        let authn = s.authn(sources, IdentityMapping::DnsSan);
         let req = Req::from(PROXY).headers(forwarded(&format, &der, &chain));
         match format {
             ProxyHeader::NginxPem(_) => {
@@ -559,12 +554,7 @@ async fn responses_decided_by_a_forwarded_certificate_vary_on_its_header() {
     let chain = vec![pki.intermediate_der.clone()];
     let token = s.bound_token(&der);
     for (format, vary) in formats().into_iter().zip(["Client-Cert", "x-ssl-client-cert", "x-forwarded-client-cert"]) {
-        let auth = s
-            .builder()
-            .client_certificates(proxied(format.clone(), Some(&pki)))
-            .certificate_authentication(s.cert_auth(IdentityMapping::DnsSan))
-            .build()
-            .unwrap();
+        let auth = s.authn(proxied(format.clone(), Some(&pki)), IdentityMapping::DnsSan);
         let mut requests = vec![Req::from(PROXY).bearer(&token).headers(forwarded(&format, &der, &chain))];
         // nginx forwards no intermediates: its certificates from this PKI bind but do not authenticate.
         if !matches!(format, ProxyHeader::NginxPem(_)) {
@@ -607,12 +597,7 @@ async fn a_chain_split_over_several_field_lines_is_not_read() {
         .collect::<Headers>();
     let pop = s.builder().client_certificates(sources.clone()).build().unwrap();
     assert!(ok(&pop, &Req::from(PROXY).bearer(&s.bound_token(&der)).headers(split.clone())).await.binding().is_some());
-    let authn = s
-        .builder()
-        .client_certificates(sources)
-        .certificate_authentication(s.cert_auth(IdentityMapping::DnsSan))
-        .build()
-        .unwrap();
+    let authn = s.authn(sources, IdentityMapping::DnsSan);
     let e = err(&authn, &Req::from(PROXY).headers(split)).await;
     assert_eq!(signal(&e), (AuthErrorKind::InvalidClientCertificate, 401, Some(INVALID_CERTIFICATE.into())));
 }
@@ -630,12 +615,7 @@ async fn nginx_certificates_chaining_directly_to_the_proxy_ca_authenticate() {
     let der = params("svc", &[]).signed_by(&KeyPair::generate().unwrap(), &issuer).unwrap().der().to_vec();
     let format = ProxyHeader::NginxPem("X-SSL-Client-Cert".into());
     let sources = proxied(format.clone(), None).proxy_ca_pem(ca_pem.as_bytes()).unwrap();
-    let auth = s
-        .builder()
-        .client_certificates(sources)
-        .certificate_authentication(s.cert_auth(IdentityMapping::SubjectCn))
-        .build()
-        .unwrap();
+    let auth = s.authn(sources, IdentityMapping::SubjectCn);
     assert_eq!(ok(&auth, &Req::from(PROXY).headers(forwarded(&format, &der, &[]))).await.subject(), "svc");
 }
 
@@ -650,12 +630,7 @@ async fn spoofed_headers_from_untrusted_peers_change_nothing() {
     for format in formats() {
         let sources = proxied(format.clone(), Some(&pki));
         let pop = s.builder().client_certificates(sources.clone()).build().unwrap();
-        let authn = s
-            .builder()
-            .client_certificates(sources)
-            .certificate_authentication(s.cert_auth(IdentityMapping::DnsSan))
-            .build()
-            .unwrap();
+        let authn = s.authn(sources, IdentityMapping::DnsSan);
         let garbage: Vec<(String, String)> =
             forwarded(&format, &der, &chain).into_iter().map(|(n, _)| (n, ":not base64!: %zz \"".to_owned())).collect();
         for headers in [forwarded(&format, &der, &chain), garbage] {
@@ -693,12 +668,7 @@ async fn proxied_certificates_outside_the_proxy_ca_bind_but_do_not_authenticate(
             let headers = forwarded(&format, der, &chain);
             for ca in [Some(&pki), None] {
                 let sources = proxied(format.clone(), ca);
-                let authn = s
-                    .builder()
-                    .client_certificates(sources.clone())
-                    .certificate_authentication(s.cert_auth(IdentityMapping::DnsSan))
-                    .build()
-                    .unwrap();
+                let authn = s.authn(sources.clone(), IdentityMapping::DnsSan);
                 let e = err(&authn, &Req::from(PROXY).headers(headers.clone())).await;
                 assert_eq!(
                     signal(&e),
@@ -779,12 +749,7 @@ async fn malformed_headers_from_a_trusted_proxy() {
         let pop = s.builder().client_certificates(sources.clone()).build().unwrap();
         let e = err(&pop, &Req::from(PROXY).bearer(&token).headers(headers.clone())).await;
         assert_eq!(signal(&e), expected, "{what} (bound token)");
-        let authn = s
-            .builder()
-            .client_certificates(sources)
-            .certificate_authentication(s.cert_auth(IdentityMapping::SubjectCn))
-            .build()
-            .unwrap();
+        let authn = s.authn(sources, IdentityMapping::SubjectCn);
         let e = err(&authn, &Req::from(PROXY).headers(headers)).await;
         assert_eq!(signal(&e), expected, "{what} (certificate authentication)");
     }

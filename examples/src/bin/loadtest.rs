@@ -1,8 +1,9 @@
 //! The load harness: starts the same small handler (`GET /orders`) on 127.0.0.1 once per
-//! configuration — no auth (also with the JWT sent and ignored), JWT (warm cache, cache off), `jsonwebtoken::decode` in the handler,
-//! introspection, API key, DPoP, rate limiting, the actix-web twin, and with `--peers` the crates
-//! `axum-jwt-auth` and `jwt-authorizer` — one server at a time, each in a process of its own pinned
-//! to one core, and drives it from another core with `wrk` (when on `PATH`) or the built-in client.
+//! configuration — no auth (also with the JWT sent and ignored), JWT (warm cache, cache off),
+//! `jsonwebtoken::decode` in the handler, introspection, API key, DPoP, rate limiting, the actix-web
+//! twin, and with `--peers` the crates `axum-jwt-auth` and `jwt-authorizer` (`bench/peers/`) — one
+//! server at a time, each in a process of its own pinned to one core, and drives it from another
+//! core with `wrk` (when on `PATH`) or the built-in client. See `bench/README.md`.
 //!
 //! ```text
 //! cargo run --release --bin loadtest -- [--seconds 3] [--rounds 3] [--connections 32] [--warmup 1]
@@ -16,10 +17,15 @@
 //! `--warmup` seconds (default 1, at most 10), `--rounds` (default 3, at most 10), `--connections`
 //! (default 32, at most 256), loopback only; every server process ends with the harness.
 //!
+//! Besides req/s, p50 and p99, each row shows the server's CPU time per response and the share of
+//! the run it spent on its core and waiting for it (from `/proc/<pid>/task/*/schedstat`): on a
+//! machine shared with other work, req/s ratios move with that work; CPU-time ratios much less.
+//!
 //! `--server-prefix` runs every server under a profiler, e.g. `--server-prefix 'valgrind
 //! --tool=callgrind --callgrind-out-file=/tmp/cg.%p'` (instruction counts: the progress lines give
 //! the responses each server sent) or `'perf record -g -o /tmp/perf.data --'`; servers are stopped
-//! by closing their standard input, so the profiler writes its output.
+//! by closing their standard input, so the profiler writes its output. (The CPU columns then
+//! measure the process started, i.e. the profiler's when it runs the server as a child.)
 //!
 //! `loadtest serve <mode> …` is the server side, started by the harness itself.
 
@@ -758,7 +764,7 @@ fn main() -> ExitCode {
             Some(mode) if mode.peer().is_none() => {
                 serve::ServeArgs::parse(&args[2..]).and_then(|serve_args| serve::serve(mode, &serve_args))
             }
-            _ => Err(format!("serve needs a mode of this binary\n{USAGE}")),
+            _ => Err("serve needs a mode of this binary".to_owned()),
         },
         _ => harness(&args),
     };

@@ -1,8 +1,6 @@
 //! Helpers shared by the integration tests (each test binary uses a subset).
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
@@ -10,7 +8,11 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPai
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+#[cfg(feature = "test-util")]
+use tower_auth::introspection::{Introspector, IntrospectorBuilder};
 use tower_auth::jwt::{Issuer, JwtValidator};
+#[cfg(feature = "test-util")]
+pub(crate) use tower_auth::testkit::LogCapture;
 #[cfg(feature = "test-util")]
 use tower_auth::testkit::TestIssuer;
 use tower_auth::{AuthError, AuthErrorKind, ManualClock, Principal};
@@ -46,6 +48,16 @@ pub(crate) fn clock_for(issuer: &TestIssuer) -> ManualClock {
     issuer.set_clock(clock.clone());
     issuer.set_default_audience(AUD);
     clock
+}
+
+/// An introspector of `issuer` (endpoint from its discovery document, the test kit's client
+/// credentials) with `clock`.
+#[cfg(feature = "test-util")]
+pub(crate) fn introspector_for(issuer: &TestIssuer, clock: &ManualClock) -> IntrospectorBuilder {
+    Introspector::builder()
+        .discover(issuer.url())
+        .client_credentials(TestIssuer::INTROSPECTION_CLIENT_ID, TestIssuer::INTROSPECTION_CLIENT_SECRET)
+        .clock(clock.clone())
 }
 
 /// A validator for `issuer` (configured by `configure`) with `clock`.
@@ -121,41 +133,5 @@ impl RawSigner {
     /// Signs a JSON header and claims.
     pub(crate) fn sign_json(&self, header: &Value, claims: &Value) -> String {
         self.sign_raw(header.to_string().as_bytes(), claims.to_string().as_bytes())
-    }
-}
-
-/// Every event emitted on this thread, at TRACE level, as text without colours: for tests that
-/// search the logs for what must never be there (tokens, keys, secrets).
-#[derive(Clone, Default)]
-pub(crate) struct LogCapture(Arc<Mutex<Vec<u8>>>);
-
-impl LogCapture {
-    /// Installs a subscriber writing into a new capture as this thread's default, until the guard
-    /// is dropped. Use a current-thread runtime, so that spawned tasks log here too.
-    pub(crate) fn install() -> (Self, tracing::subscriber::DefaultGuard) {
-        let capture = Self::default();
-        let writer = capture.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        (capture, tracing::subscriber::set_default(subscriber))
-    }
-
-    /// What was captured so far.
-    pub(crate) fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
-    }
-}
-
-impl Write for LogCapture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
