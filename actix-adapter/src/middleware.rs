@@ -152,6 +152,35 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
+        // Decided without I/O (a cached token, a missing or malformed credential…): the inner
+        // service is called at once, with no authentication future.
+        let now = self.auth.try_authenticate_request_now(&ActixRequestView::from(&req));
+        if let Some(outcome) = now {
+            return match outcome {
+                Ok(authenticated) => {
+                    let headers = authenticated.response_headers();
+                    {
+                        let mut extensions = req.extensions_mut();
+                        extensions.insert(AuthContext::new(self.auth.challenge().clone()));
+                        if let Some(principal) = authenticated.into_principal() {
+                            extensions.insert(principal);
+                        }
+                        extensions.insert(self.reject.clone());
+                    }
+                    let fut = self.service.call(req);
+                    Box::pin(async move {
+                        let mut response = fut.await?;
+                        add_headers(response.headers_mut(), headers);
+                        Ok(response.map_into_left_body())
+                    })
+                }
+                Err(error) => {
+                    let response = self.reject.respond(error);
+                    let response = req.into_response(response).map_into_right_body();
+                    Box::pin(std::future::ready(Ok(response)))
+                }
+            };
+        }
         let service = Rc::clone(&self.service);
         let auth = self.auth.clone();
         let reject = self.reject.clone();

@@ -174,10 +174,141 @@ impl Authenticator {
         let result =
             crate::ratelimit::FailedAuthLimiter::guard(self.inner.failed_auth.as_ref(), request.peer_addr(), work)
                 .await;
+        self.finish(request, result, scheme, dpop_nonce, vary)
+    }
+
+    /// Authenticates one request at once when the answer needs no I/O, with the same outcome,
+    /// report (log event and counter) and failed-authentication accounting as
+    /// [`authenticate_request`](Self::authenticate_request): a request without credentials, a CORS
+    /// preflight, a malformed or ambiguous credential, an address over its failed-authentication
+    /// quota, or a `Bearer` JWT found in the verified-token cache (and not expired). `None` when
+    /// the answer needs more (a signature check, a key fetch, introspection, an API-key lookup,
+    /// a DPoP proof): then call [`authenticate_request`](Self::authenticate_request), which
+    /// decides the request from the start — nothing is counted or reported for it here.
+    ///
+    /// Framework adapters call this first, so that the common case costs no future.
+    pub fn try_authenticate_request_now<V: RequestView + ?Sized>(
+        &self,
+        request: &V,
+    ) -> Option<Result<Authenticated, AuthError>> {
+        let mut vary = None;
+        let mut scheme = "none";
+        let work = || match self.prepare(request, &mut vary, &mut scheme) {
+            Step::Done(result) => Some(result),
+            Step::Bearer(token) => {
+                let (principal, mechanism) = self.token_principal_now(token)?;
+                Some(self.bearer_outcome(request, principal, mechanism, &mut vary))
+            }
+            Step::ApiKey(_) | Step::Dpop(_) => None,
+        };
+        let result =
+            crate::ratelimit::FailedAuthLimiter::guard_now(self.inner.failed_auth.as_ref(), request.peer_addr(), work)?;
+        Some(self.finish(request, result, scheme, None, vary))
+    }
+
+    /// Reports an outcome and turns it into what adapters see.
+    fn finish<V: RequestView + ?Sized>(
+        &self,
+        request: &V,
+        result: Result<Outcome, AuthError>,
+        scheme: &'static str,
+        dpop_nonce: Option<String>,
+        vary: Option<String>,
+    ) -> Result<Authenticated, AuthError> {
         self.report(request, &result, scheme);
         let principal =
             result.map(|outcome| outcome.principal).map_err(|e| e.with_challenge(self.inner.challenge.clone()))?;
         Ok(Authenticated { principal, dpop_nonce, vary })
+    }
+
+    /// Everything decided without I/O: CORS preflight, credential selection, requests without a
+    /// credential (optional mode, certificate authentication); what is left is the credential's.
+    fn prepare<'r, V: RequestView + ?Sized>(
+        &self,
+        request: &'r V,
+        vary: &mut Option<String>,
+        scheme: &mut &'static str,
+    ) -> Step<'r> {
+        let inner = &*self.inner;
+        if inner.preflight_passthrough
+            && request.method() == "OPTIONS"
+            && !matches!(request.header("access-control-request-method"), HeaderLookup::Missing)
+            && matches!(request.header("authorization"), HeaderLookup::Missing)
+        {
+            return Step::Done(Ok(Outcome { principal: None, label: "preflight" }));
+        }
+        let credential = match credentials::extract(request, &inner.sources) {
+            Ok(credential) => credential,
+            Err(kind) => return Step::Done(Err(kind.into())),
+        };
+        *scheme = match credential {
+            None => "none",
+            Some(Credential::Bearer(_)) => "bearer",
+            Some(Credential::ApiKey(_)) => "api_key",
+            Some(Credential::Dpop(_)) => "dpop",
+        };
+        match credential {
+            None => Step::Done(self.without_credential(request, vary, scheme)),
+            Some(Credential::Bearer(token)) => Step::Bearer(token),
+            Some(Credential::ApiKey(key)) => Step::ApiKey(key),
+            Some(Credential::Dpop(token)) => Step::Dpop(token),
+        }
+    }
+
+    /// A request without a credential: its client certificate (mode (a)), or anonymous in optional
+    /// mode, or refused.
+    fn without_credential<V: RequestView + ?Sized>(
+        &self,
+        request: &V,
+        vary: &mut Option<String>,
+        scheme: &mut &'static str,
+    ) -> Result<Outcome, AuthError> {
+        let inner = &*self.inner;
+        // Mode (a): with no other credential, the client certificate authenticates.
+        if let Some(cert_auth) = &inner.certificate_auth
+            && let Some(cert) = inner.certificates.resolve(request).inspect_err(|_| *scheme = "client_cert")?
+        {
+            *scheme = "client_cert";
+            *vary = inner.certificates.vary(&cert);
+            let principal = cert_auth.authenticate(&cert, &inner.certificates).map_err(|reason| {
+                tracing::debug!(target: "tower_auth", reason, "client certificate refused");
+                AuthError::new(AuthErrorKind::InvalidClientCertificate)
+            })?;
+            return Ok(Outcome { principal: Some(principal), label: Mechanism::ClientCert.as_str() });
+        }
+        if inner.optional {
+            Ok(Outcome { principal: None, label: "anonymous" })
+        } else {
+            Err(AuthErrorKind::MissingCredentials.into())
+        }
+    }
+
+    /// The binding rules of a token presented on `Bearer`.
+    fn bearer_outcome<V: RequestView + ?Sized>(
+        &self,
+        request: &V,
+        principal: Principal,
+        mechanism: Mechanism,
+        vary: &mut Option<String>,
+    ) -> Result<Outcome, AuthError> {
+        let inner = &*self.inner;
+        match principal.binding() {
+            None => {}
+            // G1, RFC 8705 §3: a certificate-bound token is accepted on `Bearer` only over the
+            // certificate it is bound to (from the TLS connection or a trusted proxy).
+            Some(Binding::Mtls { x5t_s256 }) => {
+                let cert = inner.certificates.resolve(request)?;
+                match cert {
+                    Some(c) if crate::mtls::thumbprint_matches(&c.certificate, x5t_s256) => {
+                        *vary = inner.certificates.vary(&c);
+                    }
+                    _ => return Err(AuthErrorKind::BindingMismatch.into()),
+                }
+            }
+            // RFC 9449 §7.2: a DPoP-bound token is never a bearer token.
+            Some(_) => return Err(AuthErrorKind::BindingMismatch.into()),
+        }
+        Ok(Outcome { principal: Some(principal), label: mechanism.as_str() })
     }
 
     async fn authenticate_inner<V: RequestView + ?Sized>(
@@ -188,71 +319,24 @@ impl Authenticator {
         scheme: &mut &'static str,
     ) -> Result<Outcome, AuthError> {
         let inner = &*self.inner;
-        if inner.preflight_passthrough
-            && request.method() == "OPTIONS"
-            && !matches!(request.header("access-control-request-method"), HeaderLookup::Missing)
-            && matches!(request.header("authorization"), HeaderLookup::Missing)
-        {
-            return Ok(Outcome { principal: None, label: "preflight" });
-        }
-        let credential = credentials::extract(request, &inner.sources)?;
-        *scheme = match credential {
-            None => "none",
-            Some(Credential::Bearer(_)) => "bearer",
-            Some(Credential::ApiKey(_)) => "api_key",
-            Some(Credential::Dpop(_)) => "dpop",
-        };
-        match credential {
-            None => {
-                // Mode (a): with no other credential, the client certificate authenticates.
-                if let Some(cert_auth) = &inner.certificate_auth
-                    && let Some(cert) = inner.certificates.resolve(request).inspect_err(|_| *scheme = "client_cert")?
-                {
-                    *scheme = "client_cert";
-                    *vary = inner.certificates.vary(&cert);
-                    let principal = cert_auth.authenticate(&cert, &inner.certificates).map_err(|reason| {
-                        tracing::debug!(target: "tower_auth", reason, "client certificate refused");
-                        AuthError::new(AuthErrorKind::InvalidClientCertificate)
-                    })?;
-                    return Ok(Outcome { principal: Some(principal), label: Mechanism::ClientCert.as_str() });
-                }
-                if inner.optional {
-                    Ok(Outcome { principal: None, label: "anonymous" })
-                } else {
-                    Err(AuthErrorKind::MissingCredentials.into())
-                }
-            }
-            Some(Credential::Bearer(token)) => {
+        match self.prepare(request, vary, scheme) {
+            Step::Done(result) => result,
+            Step::Bearer(token) => {
                 // A compact JWS from a configured issuer is validated locally (unless every token is
                 // introspected); any other token is introspected when introspection is configured.
-                let (principal, mechanism) = self.token_principal(token).await?;
-                match principal.binding() {
-                    None => {}
-                    // G1, RFC 8705 §3: a certificate-bound token is accepted on `Bearer` only over the
-                    // certificate it is bound to (from the TLS connection or a trusted proxy).
-                    Some(Binding::Mtls { x5t_s256 }) => {
-                        let cert = inner.certificates.resolve(request)?;
-                        match cert {
-                            Some(c) if crate::mtls::thumbprint_matches(&c.certificate, x5t_s256) => {
-                                *vary = inner.certificates.vary(&c);
-                            }
-                            _ => return Err(AuthErrorKind::BindingMismatch.into()),
-                        }
-                    }
-                    // RFC 9449 §7.2: a DPoP-bound token is never a bearer token.
-                    Some(_) => return Err(AuthErrorKind::BindingMismatch.into()),
-                }
-                Ok(Outcome { principal: Some(principal), label: mechanism.as_str() })
+                // Boxed: the validation's future is large and this path is the uncommon one.
+                let (principal, mechanism) = Box::pin(self.token_principal(token)).await?;
+                self.bearer_outcome(request, principal, mechanism, vary)
             }
-            Some(Credential::ApiKey(key)) => {
+            Step::ApiKey(key) => {
                 let Some(api_keys) = &inner.api_keys else { return Err(AuthErrorKind::UnrecognizedToken.into()) };
                 let principal = api_keys.verify(key, request.peer_addr().map(|a| a.ip())).await?;
                 Ok(Outcome { principal: Some(principal), label: Mechanism::ApiKey.as_str() })
             }
-            Some(Credential::Dpop(token)) => {
+            Step::Dpop(token) => {
                 // Only produced when DPoP enabled its source.
                 let Some(dpop) = &inner.dpop else { return Err(AuthErrorKind::UnrecognizedToken.into()) };
-                let outcome = async {
+                let outcome = Box::pin(async {
                     // RFC 9449 §4.3: the proof first (cheap checks, then its one signature).
                     let proof = dpop.check(request, Some(token))?;
                     let (principal, mechanism) = self.token_principal(token).await?;
@@ -265,11 +349,26 @@ impl Authenticator {
                     dpop.remember(&proof).await?;
                     *dpop_nonce = proof.fresh_nonce;
                     Ok(Outcome { principal: Some(principal), label: mechanism.as_str() })
-                }
+                })
                 .await;
                 outcome.map_err(|e: AuthError| e.with_scheme(AuthScheme::Dpop))
             }
         }
+    }
+
+    /// [`token_principal`](Self::token_principal) when the answer is at hand: a JWT that the
+    /// validator that would check it has in its verified-token cache. `None` otherwise.
+    fn token_principal_now(&self, token: &str) -> Option<(Principal, Mechanism)> {
+        let inner = &*self.inner;
+        let jwt = inner.jwt.as_ref()?;
+        match &inner.introspection {
+            None => {}
+            Some(_) if inner.introspect_jwts => return None,
+            // Only tokens that passed this validator are in its cache, and every such token is a
+            // compact JWS of a configured issuer: a hit is a token `recognizes` routes to it.
+            Some(_) => {}
+        }
+        Some((jwt.validate_cached(token)?, Mechanism::Jwt))
     }
 
     /// The principal of an access token (`Bearer` or `DPoP` scheme): a JWT of a configured issuer is
@@ -319,6 +418,18 @@ impl Authenticator {
 struct Outcome {
     principal: Option<Principal>,
     label: &'static str,
+}
+
+/// Where [`Authenticator::prepare`] left a request.
+enum Step<'r> {
+    /// Decided.
+    Done(Result<Outcome, AuthError>),
+    /// A `Bearer` token to validate.
+    Bearer(&'r str),
+    /// An API key to verify.
+    ApiKey(&'r str),
+    /// A `DPoP`-scheme token, with its proof in the `DPoP` header.
+    Dpop(&'r str),
 }
 
 /// A request that passed authentication: its principal (none for an anonymous request in optional

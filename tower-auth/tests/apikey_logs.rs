@@ -3,12 +3,10 @@
 //! The precise refusal reasons are there, at debug level.
 #![cfg(feature = "test-util")]
 
-mod common;
-
 use std::time::Duration;
 
-use common::LogCapture;
 use tower_auth::apikey::{ApiKeys, MemoryStore, NewApiKey};
+use tower_auth::testkit::LogCapture;
 use tower_auth::{AuthErrorKind, Authenticator, ManualClock};
 
 fn request(key: &str) -> http::request::Parts {

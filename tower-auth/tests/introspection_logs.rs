@@ -11,9 +11,9 @@ use std::time::Duration;
 use tower_auth::Authenticator;
 use tower_auth::introspection::Introspector;
 use tower_auth::jwt::Algorithm;
-use tower_auth::testkit::{IntrospectionBehavior, TestIssuer};
+use tower_auth::testkit::{IntrospectionBehavior, LogCapture, TestIssuer};
 
-use common::{AUD, LogCapture, T0, clock_for, introspector_for};
+use common::{AUD, T0, clock_for, introspector_for};
 
 fn request(authorization: &str) -> http::request::Parts {
     http::Request::builder().uri("/orders").header("authorization", authorization).body(()).unwrap().into_parts().0

@@ -8,10 +8,10 @@ mod common;
 use std::time::Duration;
 
 use tower_auth::jwt::{Algorithm, Issuer};
-use tower_auth::testkit::TestIssuer;
+use tower_auth::testkit::{LogCapture, TestIssuer};
 use tower_auth::{AuthErrorKind, Authenticator};
 
-use common::{LogCapture, clock_for, past_cooldown, segments, validator_for};
+use common::{clock_for, past_cooldown, segments, validator_for};
 
 fn request(authorization: &[&str]) -> http::request::Parts {
     let mut builder = http::Request::builder().uri("/orders").header("x-request-id", "req-4711");

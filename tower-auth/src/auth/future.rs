@@ -21,7 +21,7 @@ pin_project! {
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     {
         #[pin]
-        state: State<S::Future, AuthFuture<ReqBody, ResBody>>,
+        state: State<S::Future, AuthFuture<ReqBody, ResBody>, Response<ResBody>>,
         inner: Option<S>,
         headers: SuccessHeaders,
     }
@@ -29,9 +29,10 @@ pin_project! {
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, A> {
+    enum State<F, A, R> {
         Authenticating { auth: A },
         Inner { #[pin] fut: F },
+        Rejected { response: Option<R> },
         Done,
     }
 }
@@ -40,8 +41,19 @@ impl<S, ReqBody, ResBody> ResponseFuture<S, ReqBody, ResBody>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
+    /// Authentication still to run, then `inner`.
     pub(crate) fn new(auth: AuthFuture<ReqBody, ResBody>, inner: S) -> Self {
         Self { state: State::Authenticating { auth }, inner: Some(inner), headers: Vec::new() }
+    }
+
+    /// Authenticated already: the inner service's future, then the success headers.
+    pub(crate) fn authenticated(fut: S::Future, headers: SuccessHeaders) -> Self {
+        Self { state: State::Inner { fut }, inner: None, headers }
+    }
+
+    /// Refused already: the rejection.
+    pub(crate) fn rejected(response: Response<ResBody>) -> Self {
+        Self { state: State::Rejected { response: Some(response) }, inner: None, headers: Vec::new() }
     }
 }
 
@@ -83,6 +95,14 @@ where
                     let mut response = ready!(fut.poll(cx))?;
                     add_headers(&mut response, std::mem::take(this.headers));
                     return Poll::Ready(Ok(response));
+                }
+                StateProj::Rejected { response } => {
+                    let response = response.take();
+                    this.state.set(State::Done);
+                    match response {
+                        Some(response) => return Poll::Ready(Ok(response)),
+                        None => continue,
+                    }
                 }
                 StateProj::Done => panic!("ResponseFuture polled after completion"),
             }

@@ -4,8 +4,10 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
+use super::future::SuccessHeaders;
 use super::{AuthContext, Reject, ResponseFuture};
-use crate::engine::Authenticator;
+use crate::engine::{Authenticated, Authenticator};
+use crate::error::AuthError;
 use crate::view::PeerAddr;
 
 /// Authenticates each request before the inner service sees it. Built by
@@ -51,34 +53,59 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The readied service goes into the future; a fresh clone stays for the next call.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        let auth = self.auth.clone();
-        let reject = self.reject.clone();
         let (mut parts, body) = request.into_parts();
         if parts.extensions.get::<PeerAddr>().is_none()
             && let Some(peer) = (self.peer_addr)(&parts.extensions)
         {
             parts.extensions.insert(PeerAddr(peer));
         }
+        // Decided without I/O (a cached token, a missing or malformed credential…): no future to
+        // build for the authentication.
+        if let Some(outcome) = self.auth.try_authenticate_request_now(&parts) {
+            // The readied service is used (or, on a rejection, dropped) now; a fresh clone stays
+            // for the next call.
+            let clone = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, clone);
+            return match admit(&self.auth, &self.reject, outcome, parts, body) {
+                Ok((request, headers)) => ResponseFuture::authenticated(inner.call(request), headers),
+                Err(response) => ResponseFuture::rejected(response),
+            };
+        }
+        // The readied service goes into the future; a fresh clone stays for the next call.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let auth = self.auth.clone();
+        let reject = self.reject.clone();
         let authenticate = async move {
-            match auth.authenticate_request(&parts).await {
-                Ok(authenticated) => {
-                    parts.extensions.insert(AuthContext { challenge: auth.challenge().clone() });
-                    let headers = authenticated.response_headers();
-                    if let Some(principal) = authenticated.into_principal() {
-                        parts.extensions.insert(principal);
-                    }
-                    Ok((Request::from_parts(parts, body), headers))
-                }
-                Err(error) => {
-                    let mut response = reject.reject(error.clone());
-                    response.extensions_mut().insert(error);
-                    Err(response)
-                }
-            }
+            let outcome = auth.authenticate_request(&parts).await;
+            admit(&auth, &reject, outcome, parts, body)
         };
         ResponseFuture::new(Box::pin(authenticate), inner)
+    }
+}
+
+/// The request for the inner service (principal and [`AuthContext`] in its extensions) with the
+/// success headers, or the rejection.
+fn admit<ReqBody, ResBody, R: Reject<ResBody>>(
+    auth: &Authenticator,
+    reject: &R,
+    outcome: Result<Authenticated, AuthError>,
+    mut parts: http::request::Parts,
+    body: ReqBody,
+) -> Result<(Request<ReqBody>, SuccessHeaders), Response<ResBody>> {
+    match outcome {
+        Ok(authenticated) => {
+            parts.extensions.insert(AuthContext { challenge: auth.challenge().clone() });
+            let headers = authenticated.response_headers();
+            if let Some(principal) = authenticated.into_principal() {
+                parts.extensions.insert(principal);
+            }
+            Ok((Request::from_parts(parts, body), headers))
+        }
+        Err(error) => {
+            let mut response = reject.reject(error.clone());
+            response.extensions_mut().insert(error);
+            Err(response)
+        }
     }
 }

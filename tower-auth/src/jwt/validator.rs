@@ -323,6 +323,22 @@ impl JwtValidator {
         Ok(principal)
     }
 
+    /// The principal of a token found in the verified-token cache and not expired (`exp` with the
+    /// leeway, by the validator's clock): what [`validate`](Self::validate) answers without any
+    /// work. `None` for any other token (too large, not cached, expired, or no cache), which
+    /// `validate` then decides.
+    pub(crate) fn validate_cached(&self, token: &str) -> Option<Principal> {
+        let inner = &*self.inner;
+        if token.len() > inner.max_token_bytes {
+            return None;
+        }
+        let cache = inner.cache.as_ref()?;
+        let hit = cache.get(&sha256(token.as_bytes()))?;
+        let now = unix_seconds_f64(inner.clock.now());
+        // An expired entry is left for `validate`, which drops it and checks the token afresh.
+        (now < hit.exp + inner.leeway).then_some(hit.principal)
+    }
+
     /// The full check; also returns the issuer's key store and the generation of the key set used.
     async fn validate_uncached(
         &self,

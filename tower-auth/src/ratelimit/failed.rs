@@ -166,16 +166,40 @@ impl FailedAuthLimiter {
             return Err(decision.to_error());
         }
         let result = work.await;
-        if let Err(error) = &result
+        limit.count(ip, &result);
+        result
+    }
+
+    /// [`guard`](Self::guard) for work that can answer at once: `None` when `work` cannot (then
+    /// nothing was counted, and the caller runs the asynchronous `guard`).
+    pub(crate) fn guard_now<T>(
+        limit: Option<&Self>,
+        peer: Option<SocketAddr>,
+        work: impl FnOnce() -> Option<Result<T, AuthError>>,
+    ) -> Option<Result<T, AuthError>> {
+        let (Some(limit), Some(peer)) = (limit, peer) else { return work() };
+        let ip = normalize_ip(peer.ip());
+        let before = limit.limiter.peek(ip);
+        if !before.allowed {
+            let decision = limit.decision(before);
+            return Some(Err(decision.to_error()));
+        }
+        let result = work()?;
+        limit.count(ip, &result);
+        Some(result)
+    }
+
+    /// Counts a failure against `ip`.
+    fn count<T>(&self, ip: IpAddr, result: &Result<T, AuthError>) {
+        if let Err(error) = result
             && counts(error.kind())
         {
-            let after = limit.limiter.check(ip);
+            let after = self.limiter.check(ip);
             if after.remaining == 0 {
                 metrics::counter!("tower_auth_failed_auth_limited_total").increment(1);
                 tracing::warn!(target: "tower_auth::ratelimit", ip = %ip, "failed-authentication limit reached for a client address");
             }
         }
-        result
     }
 
     fn decision(&self, outcome: super::memory::Outcome) -> Decision {

@@ -12,8 +12,6 @@ use serde_json::{Value, json};
 use tower_auth::introspection::{Introspector, IntrospectorBuilder};
 use tower_auth::jwt::{Issuer, JwtValidator};
 #[cfg(feature = "test-util")]
-pub(crate) use tower_auth::testkit::LogCapture;
-#[cfg(feature = "test-util")]
 use tower_auth::testkit::TestIssuer;
 use tower_auth::{AuthError, AuthErrorKind, ManualClock, Principal};
 
