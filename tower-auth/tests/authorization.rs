@@ -1,5 +1,6 @@
 //! Roles mapped by the JWT validator, and `AuthorizeLayer` (requirements and policies) behind
 //! `AuthLayer`, in process.
+#![cfg(feature = "test-util")]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
