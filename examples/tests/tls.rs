@@ -1,8 +1,8 @@
 //! HTTPS and client certificates on the real quickstart binaries, axum and actix-web (the
 //! quickstart contract's `TOWER_AUTH_TLS_CERT`, `…_KEY`, `…_CLIENT_CA` and
-//! `TOWER_AUTH_TRUSTED_PROXIES`; RFC 8705, RFC 9440). rcgen makes a test CA, the server certificate
-//! (127.0.0.1) and client certificates, written as PEM files to a temporary directory; reqwest
-//! presents the client certificates.
+//! `TOWER_AUTH_TRUSTED_PROXIES`; RFC 8705, RFC 9440). The test kit's `TestCa` makes a test CA, the
+//! server certificate (127.0.0.1) and client certificates, written as PEM files to a temporary
+//! directory; reqwest presents the client certificates.
 
 mod common;
 
@@ -10,14 +10,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use common::{Answer, BINARIES, Quickstart, challenge, exit_code};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, SanType,
-};
 use serde_json::json;
-use tower_auth::testkit::TestIssuer;
+use tower_auth::testkit::{ClientCert, IssuedCert, TestCa, TestIssuer, xfcc_element};
 
 const AUDIENCE: &str = "https://api.tower-auth.test";
 const SPIFFE_ID: &str = "spiffe://tower-auth.test/ns/shop/sa/orders";
@@ -34,39 +29,16 @@ fn challenges(origin: &str, error: Option<(&str, &str)>) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // The test PKI, as PEM files
 
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-    der: Vec<u8>,
-}
-
 struct Pki {
     dir: PathBuf,
-    ca_pem: String,
+    ca: TestCa,
     /// The paths of `ca.pem`, `server.pem` and `server.key`.
     ca_file: String,
     cert_file: String,
     key_file: String,
-    spiffe: Leaf,
-    dns: Leaf,
-    foreign: Leaf,
-}
-
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA")
-}
-
-fn leaf(ca: &CertifiedIssuer<'static, KeyPair>, cn: &str, sans: Vec<SanType>, usage: ExtendedKeyUsagePurpose) -> Leaf {
-    let key = KeyPair::generate().expect("key");
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.distinguished_name.push(DnType::CommonName, cn);
-    params.subject_alt_names = sans;
-    params.extended_key_usages = vec![usage];
-    let cert = params.signed_by(&key, ca).expect("signed leaf");
-    Leaf { cert_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().to_vec() }
+    spiffe: IssuedCert,
+    dns: IssuedCert,
+    foreign: IssuedCert,
 }
 
 impl Pki {
@@ -80,32 +52,19 @@ impl Pki {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("temporary directory");
-        let authority = ca("quickstart test CA");
-        let server = leaf(
-            &authority,
-            "localhost",
-            vec![
-                SanType::IpAddress("127.0.0.1".parse().expect("ip")),
-                SanType::DnsName("localhost".try_into().expect("dns")),
-            ],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        let spiffe_san = || vec![SanType::URI(SPIFFE_ID.try_into().expect("URI SAN"))];
-        let spiffe = leaf(&authority, "orders", spiffe_san(), ExtendedKeyUsagePurpose::ClientAuth);
-        let dns = leaf(
-            &authority,
-            "reports",
-            vec![SanType::DnsName(DNS_NAME.try_into().expect("dns"))],
-            ExtendedKeyUsagePurpose::ClientAuth,
-        );
-        let foreign = leaf(&ca("another CA"), "orders", spiffe_san(), ExtendedKeyUsagePurpose::ClientAuth);
+        let ca = TestCa::new("quickstart test CA");
+        let server = ca.server_cert(["127.0.0.1", "localhost"]);
+        let spiffe = |ca: &TestCa| ca.issue(ClientCert::cn("orders").spiffe(SPIFFE_ID));
+        let (spiffe, dns, foreign) =
+            (spiffe(&ca), ca.issue(ClientCert::cn("reports").dns(DNS_NAME)), spiffe(&TestCa::new("another CA")));
         let path = |file: &str| dir.join(file).to_str().expect("UTF-8 path").to_owned();
         let (ca_file, cert_file, key_file) = (path("ca.pem"), path("server.pem"), path("server.key"));
-        let pki = Self { dir, ca_pem: authority.pem(), ca_file, cert_file, key_file, spiffe, dns, foreign };
-        std::fs::write(&pki.ca_file, &pki.ca_pem).expect("write");
+        let pki = Self { dir, ca, ca_file, cert_file, key_file, spiffe, dns, foreign };
+        std::fs::write(&pki.ca_file, pki.ca.cert_pem()).expect("write");
         std::fs::write(&pki.cert_file, &server.cert_pem).expect("write");
         std::fs::write(&pki.key_file, &server.key_pem).expect("write");
-        std::fs::write(pki.path("other.key"), KeyPair::generate().expect("key").serialize_pem()).expect("write");
+        let other_key = pki.ca.server_cert(["127.0.0.1"]).key_pem;
+        std::fs::write(pki.path("other.key"), other_key).expect("write");
         pki
     }
 
@@ -123,14 +82,8 @@ impl Pki {
     }
 
     /// An HTTPS client trusting only the test CA, presenting `identity` when given.
-    fn client(&self, identity: Option<&Leaf>) -> reqwest::Client {
-        let ca = reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).expect("CA certificate");
-        let mut builder = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(20)).tls_certs_only([ca]);
-        if let Some(leaf) = identity {
-            let pem = format!("{}{}", leaf.cert_pem, leaf.key_pem);
-            builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).expect("identity"));
-        }
-        builder.build().expect("HTTPS client")
+    fn client(&self, identity: Option<&IssuedCert>) -> reqwest::Client {
+        self.ca.https_client(identity)
     }
 }
 
@@ -285,8 +238,8 @@ async fn certificate_bound_tokens_over_https() {
 async fn client_cert_header_behind_a_trusted_proxy() {
     let pki = Pki::new();
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(20)).build().expect("client");
-    let field = format!(":{}:", STANDARD.encode(&pki.spiffe.der));
-    let foreign = format!(":{}:", STANDARD.encode(&pki.foreign.der));
+    let field = pki.spiffe.client_cert_field();
+    let foreign = pki.foreign.client_cert_field();
     for (proxies, trusted) in [("127.0.0.1/32", true), ("10.0.0.0/8", false)] {
         let env = [("TOWER_AUTH_TRUSTED_PROXIES", proxies), ("TOWER_AUTH_TLS_CLIENT_CA", &pki.ca_file)];
         for binary in BINARIES {
@@ -317,16 +270,7 @@ async fn client_cert_header_behind_a_trusted_proxy() {
 async fn xfcc_header_behind_a_trusted_proxy() {
     let pki = Pki::new();
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(20)).build().expect("client");
-    let escaped: String = pki
-        .spiffe
-        .cert_pem
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let xfcc = format!("By=spiffe://tower-auth.test/api;Cert=\"{escaped}\"");
+    let xfcc = xfcc_element("spiffe://tower-auth.test/api", &pki.spiffe.der, &[]);
     let env = [
         ("TOWER_AUTH_TRUSTED_PROXIES", "127.0.0.1/32"),
         ("TOWER_AUTH_TLS_CLIENT_CA", &pki.ca_file),
@@ -337,7 +281,7 @@ async fn xfcc_header_behind_a_trusted_proxy() {
         let me = answer(client.get(server.url("/me")).header("x-forwarded-client-cert", &xfcc), binary).await;
         assert_certificate_principal(&me, SPIFFE_ID, binary);
         // The RFC 9440 header is not read in this configuration.
-        let field = format!(":{}:", STANDARD.encode(&pki.spiffe.der));
+        let field = pki.spiffe.client_cert_field();
         let other = answer(client.get(server.url("/me")).header("client-cert", &field), binary).await;
         assert_eq!((other.status, other.challenges()), (401, challenges(&server.origin, None)), "{binary}");
     }

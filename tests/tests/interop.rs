@@ -13,7 +13,7 @@
 //! | RFC 9728 metadata leads a client from a 401 to the provider and back | J |
 //! | certificate-bound JWT and opaque tokens (RFC 8705 §3) of `tls_client_auth` clients, over TLS with client certificates and through a trusted proxy's `Client-Cert` | G1, G2, G4, G5, D6 |
 //!
-//! The client certificates come from a test CA made with rcgen; the provider, plain HTTP behind a
+//! The client certificates come from the test kit's `TestCa`; the provider, plain HTTP behind a
 //! modelled TLS terminator, reads them from `Client-Cert` (see `server.js`).
 //!
 //! Needs Node.js (`node` on `PATH`) and the fixture's packages (`npm ci --prefix
@@ -26,16 +26,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, SanType,
-};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tower_auth::dpop::Dpop;
 use tower_auth::introspection::Introspector;
 use tower_auth::jwt::{Issuer, JwtValidator, TokenTypes};
 use tower_auth::mtls::{ClientCertificates, x5t_s256};
-use tower_auth::tls::ServerTls;
+use tower_auth::testkit::{ClientCert, IssuedCert, TestCa};
 use tower_auth::{Authenticator, ManualClock, ResourceMetadata};
 use tower_auth_tests::{Framework, TestServer, http_client, serve, serve_tls};
 
@@ -129,9 +126,9 @@ impl Provider {
         let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
             "interop-client-ca-{}-{}.pem",
             std::process::id(),
-            x5t_s256(pki.ca.der())
+            x5t_s256(pki.ca.cert_der())
         ));
-        std::fs::write(&file, pki.ca.pem()).expect("write the client CA for the provider");
+        std::fs::write(&file, pki.ca.cert_pem()).expect("write the client CA for the provider");
         let provider = Self::launch(Some(&file)).await;
         // Read at start-up; no longer needed once the provider is ready.
         std::fs::remove_file(&file).expect("remove the client CA file");
@@ -216,7 +213,7 @@ impl Provider {
     /// A client credentials grant for [`AUD`] by a `tls_client_auth` client (RFC 8705 §2.1):
     /// `client_id` in the form, `certificate` in `Client-Cert` as the provider's TLS terminator
     /// forwards it (none: no field). The status and the JSON answer.
-    async fn mtls_grant(&self, client_id: &str, certificate: Option<&Leaf>, scope: &str) -> (u16, Value) {
+    async fn mtls_grant(&self, client_id: &str, certificate: Option<&IssuedCert>, scope: &str) -> (u16, Value) {
         let mut req = http_client().post(self.url("/token")).header("content-type", FORM).body(form(&[
             ("grant_type", "client_credentials"),
             ("client_id", client_id),
@@ -232,7 +229,7 @@ impl Provider {
     }
 
     /// A token bound to `leaf` (RFC 8705 §3), issued to the `tls_client_auth` client `client_id`.
-    async fn bound_token(&self, client_id: &str, leaf: &Leaf, scope: &str) -> String {
+    async fn bound_token(&self, client_id: &str, leaf: &IssuedCert, scope: &str) -> String {
         let (status, body) = self.mtls_grant(client_id, Some(leaf), scope).await;
         assert_eq!(status, 200, "token endpoint: {body}\n{}", self.diagnostics());
         // RFC 8705 §3: a certificate-bound token stays a `Bearer` token.
@@ -345,82 +342,32 @@ fn jws_part(token: &str, index: usize) -> Value {
 // ---------------------------------------------------------------------------------------------
 // Client certificates
 
-/// A certificate and its key (PEM), and the certificate's DER.
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-    der: Vec<u8>,
-}
-
-impl Leaf {
-    fn identity(&self) -> reqwest::Identity {
-        reqwest::Identity::from_pem(format!("{}{}", self.cert_pem, self.key_pem).as_bytes()).expect("client identity")
-    }
-
-    /// RFC 9440 §2.1: `Client-Cert`, the DER as a Structured-Field Byte Sequence.
-    fn client_cert_field(&self) -> String {
-        format!(":{}:", base64::engine::general_purpose::STANDARD.encode(&self.der))
-    }
-}
-
-/// A test PKI (rcgen): a CA, the certificate of the HTTPS servers (127.0.0.1) and client
-/// certificates. The provider and the servers trust the same CA.
+/// A test PKI: a CA, the certificate of the HTTPS servers (127.0.0.1) and client certificates. The
+/// provider and the servers trust the same CA.
 struct Pki {
-    ca: CertifiedIssuer<'static, KeyPair>,
-    server: Leaf,
+    ca: TestCa,
+    server: IssuedCert,
 }
 
 impl Pki {
     fn new() -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, "tower-auth interop CA");
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA");
-        let server = Self::leaf(
-            &ca,
-            "localhost",
-            vec![SanType::IpAddress("127.0.0.1".parse().expect("ip"))],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        Self { ca, server }
-    }
-
-    fn leaf(
-        ca: &CertifiedIssuer<'static, KeyPair>,
-        common_name: &str,
-        sans: Vec<SanType>,
-        usage: ExtendedKeyUsagePurpose,
-    ) -> Leaf {
-        let key = KeyPair::generate().expect("key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.distinguished_name.push(DnType::CommonName, common_name);
-        params.subject_alt_names = sans;
-        params.extended_key_usages = vec![usage];
-        let cert = params.signed_by(&key, ca).expect("signed certificate");
-        Leaf { cert_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().to_vec() }
+        let ca = TestCa::new("tower-auth interop CA");
+        Self { server: ca.server_cert(["127.0.0.1"]), ca }
     }
 
     /// A client certificate with subject `CN=common_name` (the subject DN `tls_client_auth` matches).
-    fn client(&self, common_name: &str) -> Leaf {
-        Self::leaf(&self.ca, common_name, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth)
+    fn client(&self, common_name: &str) -> IssuedCert {
+        self.ca.issue(ClientCert::cn(common_name))
     }
 
     /// The servers' TLS configuration, requesting client certificates of the CA.
     fn server_tls(&self) -> tower_auth::tls::rustls::ServerConfig {
-        ServerTls::from_pem(&self.server.cert_pem, &self.server.key_pem)
-            .client_ca_pem(self.ca.pem())
-            .build()
-            .expect("server TLS configuration")
+        self.ca.server_tls(&self.server)
     }
 
     /// An HTTPS client trusting only the CA, presenting `identity` when given.
-    fn https_client(&self, identity: Option<&Leaf>) -> reqwest::Client {
-        let ca = reqwest::Certificate::from_pem(self.ca.pem().as_bytes()).expect("CA certificate");
-        let mut builder = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(20)).tls_certs_only([ca]);
-        if let Some(leaf) = identity {
-            builder = builder.identity(leaf.identity());
-        }
-        builder.build().expect("HTTPS client")
+    fn https_client(&self, identity: Option<&IssuedCert>) -> reqwest::Client {
+        self.ca.https_client(identity)
     }
 }
 
@@ -681,12 +628,12 @@ async fn dpop_bound_tokens_with_proofs_of_an_independent_client() {
 struct BoundTokens {
     pki: Pki,
     provider: Provider,
-    jwt_cert: Leaf,
+    jwt_cert: IssuedCert,
     jwt: String,
-    opaque_cert: Leaf,
+    opaque_cert: IssuedCert,
     opaque: String,
     /// Another client certificate of the same CA.
-    other_cert: Leaf,
+    other_cert: IssuedCert,
 }
 
 impl BoundTokens {
@@ -734,7 +681,7 @@ impl BoundTokens {
     }
 
     /// `(token, its certificate, client id, mechanism)`, the JWT first.
-    fn cases(&self) -> [(&str, &Leaf, &str, &str); 2] {
+    fn cases(&self) -> [(&str, &IssuedCert, &str, &str); 2] {
         [
             (&self.jwt, &self.jwt_cert, MTLS_JWT_CLIENT, "jwt"),
             (&self.opaque, &self.opaque_cert, MTLS_OPAQUE_CLIENT, "introspection"),

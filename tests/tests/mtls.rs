@@ -1,7 +1,7 @@
 //! Client certificates end to end (RFC 8705, RFC 9440; RFC-CHECKLIST G1–G5), on axum and
 //! actix-web over real TLS and HTTP on 127.0.0.1.
 //!
-//! A test PKI made with rcgen: one CA issuing the server certificate (127.0.0.1, localhost) and two
+//! A test PKI from the test kit (`TestCa`): one CA issuing the server certificate (127.0.0.1, localhost) and two
 //! client certificates (one with a SPIFFE ID, one with a DNS name only), and a second CA issuing a
 //! SPIFFE certificate the servers do not trust. reqwest presents the client certificates.
 //!
@@ -14,19 +14,11 @@
 //!
 //! Every answer is checked for its exact status and exact `WWW-Authenticate` (realm `test`).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, SanType,
-};
 use serde_json::{Value, json};
 use tower_auth::Authenticator;
 use tower_auth::jwt::{Issuer, JwtValidator};
-use tower_auth::mtls::{
-    CertificateAuthentication, ClientCertificates, IdentityMapping, ProxyHeader, TrustedProxies, x5t_s256,
-};
-use tower_auth::testkit::LocalIssuer;
-use tower_auth::tls::ServerTls;
+use tower_auth::mtls::{CertificateAuthentication, ClientCertificates, IdentityMapping, ProxyHeader, TrustedProxies};
+use tower_auth::testkit::{ClientCert, IssuedCert, LocalIssuer, TestCa, client_cert_field, nginx_escaped_pem};
 use tower_auth_tests::{Framework, TestServer, http_client, serve, serve_tls};
 
 const AUD: &str = "https://api.tower-auth.test";
@@ -42,105 +34,38 @@ const MALFORMED: &str = r#"Bearer realm="test", error="invalid_request", error_d
 // ---------------------------------------------------------------------------------------------
 // The test PKI
 
-/// A certificate and its key, PEM, and the certificate's DER.
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-    der: Vec<u8>,
-}
-
-impl Leaf {
-    fn identity(&self) -> reqwest::Identity {
-        reqwest::Identity::from_pem(format!("{}{}", self.cert_pem, self.key_pem).as_bytes()).expect("client identity")
-    }
-
-    /// The RFC 8705 §3.1 thumbprint (G2).
-    fn x5t_s256(&self) -> String {
-        x5t_s256(&self.der)
-    }
-}
-
-struct Ca {
-    issuer: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        Self { issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA") }
-    }
-
-    fn pem(&self) -> String {
-        self.issuer.pem()
-    }
-
-    fn leaf(&self, cn: &str, sans: Vec<SanType>, usage: ExtendedKeyUsagePurpose) -> Leaf {
-        let key = KeyPair::generate().expect("key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.subject_alt_names = sans;
-        params.extended_key_usages = vec![usage];
-        let cert = params.signed_by(&key, &self.issuer).expect("signed leaf");
-        Leaf { cert_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().to_vec() }
-    }
-
-    fn spiffe_client(&self) -> Leaf {
-        let uri = SanType::URI(SPIFFE_ID.try_into().expect("URI SAN"));
-        self.leaf("billing", vec![uri], ExtendedKeyUsagePurpose::ClientAuth)
-    }
-}
-
 struct Pki {
-    ca: Ca,
-    server: Leaf,
+    ca: TestCa,
+    server: IssuedCert,
     /// SPIFFE ID `SPIFFE_ID`, from the trusted CA.
-    spiffe: Leaf,
+    spiffe: IssuedCert,
     /// Only a DNS name, from the trusted CA: no identity under the SPIFFE mapping.
-    dns: Leaf,
+    dns: IssuedCert,
     /// The same SPIFFE ID, from a CA the servers do not trust.
-    foreign: Leaf,
+    foreign: IssuedCert,
 }
 
 impl Pki {
     fn new() -> Self {
-        let ca = Ca::new("tower-auth test CA");
-        let server = ca.leaf(
-            "localhost",
-            vec![
-                SanType::IpAddress("127.0.0.1".parse().expect("ip")),
-                SanType::DnsName("localhost".try_into().expect("dns")),
-            ],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        let spiffe = ca.spiffe_client();
-        let dns = ca.leaf(
-            "reports",
-            vec![SanType::DnsName("reports.tower-auth.test".try_into().expect("dns"))],
-            ExtendedKeyUsagePurpose::ClientAuth,
-        );
-        let foreign = Ca::new("another CA").spiffe_client();
-        Self { ca, server, spiffe, dns, foreign }
+        let ca = TestCa::new("tower-auth test CA");
+        let spiffe = |ca: &TestCa| ca.issue(ClientCert::cn("billing").spiffe(SPIFFE_ID));
+        Self {
+            server: ca.server_cert(["127.0.0.1", "localhost"]),
+            spiffe: spiffe(&ca),
+            dns: ca.issue(ClientCert::cn("reports").dns("reports.tower-auth.test")),
+            foreign: spiffe(&TestCa::new("another CA")),
+            ca,
+        }
     }
 
     /// The server's TLS configuration, requesting client certificates of the test CA.
     fn server_tls(&self) -> tower_auth::tls::rustls::ServerConfig {
-        ServerTls::from_pem(&self.server.cert_pem, &self.server.key_pem)
-            .client_ca_pem(self.ca.pem())
-            .build()
-            .expect("server TLS configuration")
+        self.ca.server_tls(&self.server)
     }
 
     /// An HTTPS client trusting only the test CA, presenting `identity` when given.
-    fn client(&self, identity: Option<&Leaf>) -> reqwest::Client {
-        let ca = reqwest::Certificate::from_pem(self.ca.pem().as_bytes()).expect("CA certificate");
-        let mut builder =
-            reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(20)).tls_certs_only([ca]);
-        if let Some(leaf) = identity {
-            builder = builder.identity(leaf.identity());
-        }
-        builder.build().expect("HTTPS client")
+    fn client(&self, identity: Option<&IssuedCert>) -> reqwest::Client {
+        self.ca.https_client(identity)
     }
 }
 
@@ -169,7 +94,7 @@ fn engine(issuer: &LocalIssuer, certificates: ClientCertificates, authenticate: 
 }
 
 /// A token bound to `leaf` (`cnf.x5t#S256`, RFC 8705 §3.1).
-fn bound_token(issuer: &LocalIssuer, leaf: &Leaf) -> String {
+fn bound_token(issuer: &LocalIssuer, leaf: &IssuedCert) -> String {
     issuer
         .token()
         .audience(AUD)
@@ -188,7 +113,7 @@ fn trusted(pki: &Pki, header: ProxyHeader) -> ClientCertificates {
     ClientCertificates::new()
         .trusted_proxies(proxies("127.0.0.1/32"))
         .proxy_header(header)
-        .proxy_ca_pem(pki.ca.pem().as_bytes())
+        .proxy_ca_pem(pki.ca.cert_pem().as_bytes())
         .expect("proxy CA")
 }
 
@@ -280,27 +205,6 @@ fn assert_bound_token_principal(ans: &Answer, what: &str) {
     assert_eq!(me["sub"], "alice", "{what}");
     assert_eq!(me["kind"], "jwt", "{what}");
     assert_eq!(me["bound"], "mtls", "{what}");
-}
-
-/// RFC 9440 §2.1: the DER as a Structured-Field Byte Sequence.
-fn client_cert_field(der: &[u8]) -> String {
-    format!(":{}:", STANDARD.encode(der))
-}
-
-fn pem_of(der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).expect("ascii")).collect();
-    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
-}
-
-/// Percent-encodes everything but unreserved characters (nginx `$ssl_client_escaped_cert`, XFCC `Cert`).
-fn escape(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -430,7 +334,7 @@ async fn nginx_and_xfcc_headers_from_a_trusted_proxy() {
     let pki = Pki::new();
     let issuer = issuer();
     let client = http_client();
-    let escaped = escape(&pem_of(&pki.spiffe.der));
+    let escaped = nginx_escaped_pem(&pki.spiffe.der);
     let xfcc = format!("By=spiffe://tower-auth.test/api;Cert=\"{escaped}\";URI={SPIFFE_ID}");
     for framework in Framework::ALL {
         let what = |case: &str| format!("{framework}: {case}");
@@ -480,7 +384,7 @@ async fn client_cert_header_from_an_untrusted_peer_is_ignored() {
     let untrusted = || {
         ClientCertificates::new()
             .trusted_proxies(proxies("10.0.0.0/8, 192.168.0.0/16"))
-            .proxy_ca_pem(pki.ca.pem().as_bytes())
+            .proxy_ca_pem(pki.ca.cert_pem().as_bytes())
             .expect("proxy CA")
     };
     for framework in Framework::ALL {

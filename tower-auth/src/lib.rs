@@ -20,7 +20,7 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `test-util` | [`testkit`]: a local issuer that mints tokens and serves its JWKS (and an introspection endpoint) on 127.0.0.1; a capture of log output |
+//! | `test-util` | [`testkit`]: a local issuer that mints tokens and serves its JWKS (and an introspection endpoint) on 127.0.0.1; a capture of log output; a test PKI ([`testkit::TestCa`]) for client and server certificates |
 //! | `postgres` | [`apikey::PostgresStore`]: API-key records in PostgreSQL (tokio-postgres) |
 //! | `redis` | [`introspection::RedisCache`]: introspection answers shared between replicas; [`dpop::RedisReplayStore`]: each DPoP proof accepted once across replicas; [`ratelimit::RedisStore`]: rate-limit counters shared by replicas |
 //! | `tls` | [`tls::ServerTls`]: a rustls server configuration from PEM that requests and verifies client certificates, for the adapters' TLS serving |
@@ -86,6 +86,8 @@ mod redis_conn;
 pub mod scope;
 #[doc = include_str!("../docs/threat-model.md")]
 pub mod threat_model {}
+#[cfg(any(test, feature = "test-util"))]
+mod test_pki;
 #[cfg(feature = "test-util")]
 pub mod testkit;
 #[cfg(feature = "tls")]

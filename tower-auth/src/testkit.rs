@@ -29,6 +29,11 @@
 //! [`LogCapture`] collects every log event as text, for tests that search the logs for tokens,
 //! keys and secrets that must never be there.
 //!
+//! [`TestCa`] is a test PKI for client certificates (RFC 8705, RFC 9440): root and intermediate CAs,
+//! client certificates ([`ClientCert`]) with SPIFFE IDs, DNS names, e-mail addresses, validity and
+//! serial numbers, server certificates and CRLs; [`client_cert_field`], [`nginx_escaped_pem`] and
+//! [`xfcc_element`] render what a TLS-terminating proxy forwards.
+//!
 //! These keys are generated per process and live in memory: never use this module in production.
 
 use std::collections::{HashMap, HashSet};
@@ -40,6 +45,11 @@ use std::time::Duration;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use serde_json::{Map, Value, json};
+
+pub use crate::test_pki::{
+    ClientCert, IssuedCert, TestCa, certificate_pem, client_cert_chain_field, client_cert_field, nginx_escaped_pem,
+    percent_encode, xfcc_element,
+};
 
 use crate::clock::{Clock, SharedClock, SystemClock, unix_seconds};
 use crate::json::b64url_encode;

@@ -208,33 +208,18 @@ pub fn peer_certificate(connection: &ServerConnection) -> Option<ClientCertifica
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    use crate::test_pki::{ClientCert, IssuedCert, TestCa};
     use rustls::pki_types::ServerName;
-    use rustls::{ClientConfig, ClientConnection};
+    use rustls::{ClientConfig, ClientConnection, ConnectionCommon};
 
-    struct Ca {
-        issuer: CertifiedIssuer<'static, KeyPair>,
+    /// A client certificate of `ca` for the DNS name `client.test`.
+    fn client_cert(ca: &TestCa) -> IssuedCert {
+        ca.issue(ClientCert::cn("client").dns("client.test"))
     }
 
-    impl Ca {
-        fn new(name: &str) -> Self {
-            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            params.distinguished_name.push(DnType::CommonName, name);
-            Self { issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap() }
-        }
-
-        /// A leaf for `names` (DNS names or IP addresses): certificate PEM and key PEM.
-        fn leaf(&self, names: &[&str]) -> (String, String) {
-            let key = KeyPair::generate().unwrap();
-            let params = CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).unwrap();
-            (params.signed_by(&key, &self.issuer).unwrap().pem(), key.serialize_pem())
-        }
-    }
-
-    fn client_config(ca: &Ca, identity: Option<(String, String)>) -> ClientConfig {
+    fn client_config(ca: &TestCa, identity: Option<IssuedCert>) -> ClientConfig {
         let mut roots = RootCertStore::empty();
-        roots.add(ca.issuer.der().clone()).unwrap();
+        roots.add(CertificateDer::from(ca.cert_der().to_vec())).unwrap();
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -242,119 +227,85 @@ mod tests {
             .with_root_certificates(roots);
         match identity {
             None => builder.with_no_client_auth(),
-            Some((cert, key)) => builder
+            Some(cert) => builder
                 .with_client_auth_cert(
-                    certificates(cert.as_bytes(), "cert").unwrap(),
-                    PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+                    certificates(cert.cert_pem.as_bytes(), "cert").unwrap(),
+                    PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap(),
                 )
                 .unwrap(),
         }
+    }
+
+    /// Moves every TLS record `from` has to send into `to`, then lets `to` process them.
+    fn deliver<A, B>(from: &mut ConnectionCommon<A>, to: &mut ConnectionCommon<B>) -> Result<(), rustls::Error> {
+        let mut buf = Vec::new();
+        while from.wants_write() {
+            from.write_tls(&mut buf).unwrap();
+        }
+        let mut slice = &buf[..];
+        while !slice.is_empty() {
+            to.read_tls(&mut slice).unwrap();
+        }
+        to.process_new_packets().map(drop)
     }
 
     /// Runs a handshake in memory; the server connection when it completes.
     fn handshake(server: ServerConfig, client: ClientConfig) -> Result<ServerConnection, rustls::Error> {
         let mut server = ServerConnection::new(Arc::new(server)).unwrap();
         let mut client = ClientConnection::new(Arc::new(client), ServerName::try_from("localhost").unwrap()).unwrap();
-        let mut buf = Vec::new();
         for _ in 0..20 {
-            buf.clear();
-            while client.wants_write() {
-                client.write_tls(&mut buf).unwrap();
-            }
-            let mut slice = &buf[..];
-            while !slice.is_empty() {
-                server.read_tls(&mut slice).unwrap();
-            }
-            server.process_new_packets()?;
-            buf.clear();
-            while server.wants_write() {
-                server.write_tls(&mut buf).unwrap();
-            }
-            let mut slice = &buf[..];
-            while !slice.is_empty() {
-                client.read_tls(&mut slice).unwrap();
-            }
-            client.process_new_packets()?;
+            deliver(&mut client, &mut server)?;
+            deliver(&mut server, &mut client)?;
             if !server.is_handshaking() && !client.is_handshaking() {
                 // TLS 1.3: the client's certificate flight may still be in flight to the server.
-                buf.clear();
-                while client.wants_write() {
-                    client.write_tls(&mut buf).unwrap();
-                }
-                let mut slice = &buf[..];
-                while !slice.is_empty() {
-                    server.read_tls(&mut slice).unwrap();
-                }
-                server.process_new_packets()?;
+                deliver(&mut client, &mut server)?;
                 return Ok(server);
             }
         }
         panic!("the handshake did not finish");
     }
 
-    fn server(ca: &Ca) -> ServerTls {
-        let (cert, key) = ca.leaf(&["localhost"]);
-        ServerTls::from_pem(cert, key)
+    fn server(ca: &TestCa) -> ServerTls {
+        let cert = ca.server_cert(["localhost"]);
+        ServerTls::from_pem(cert.cert_pem, cert.key_pem)
     }
 
     #[test]
     fn client_certificate_of_the_ca_is_read_per_connection() {
-        let ca = Ca::new("client CA");
-        let config = server(&ca).client_ca_pem(ca.issuer.pem()).build().unwrap();
-        let (cert, key) = ca.leaf(&["client.test"]);
-        let expected = certificates(cert.as_bytes(), "cert").unwrap().remove(0);
-        let connection = handshake(config, client_config(&ca, Some((cert, key)))).unwrap();
+        let ca = TestCa::new("client CA");
+        let config = server(&ca).client_ca_pem(ca.cert_pem()).build().unwrap();
+        let cert = client_cert(&ca);
+        let expected = certificates(cert.cert_pem.as_bytes(), "cert").unwrap().remove(0);
+        let connection = handshake(config, client_config(&ca, Some(cert))).unwrap();
         assert_eq!(peer_certificate(&connection).unwrap().0.as_ref(), expected.as_ref());
     }
 
     #[test]
     fn no_client_certificate_is_admitted_unless_required() {
-        let ca = Ca::new("client CA");
-        let optional = server(&ca).client_ca_pem(ca.issuer.pem()).build().unwrap();
+        let ca = TestCa::new("client CA");
+        let optional = server(&ca).client_ca_pem(ca.cert_pem()).build().unwrap();
         let connection = handshake(optional, client_config(&ca, None)).unwrap();
         assert!(peer_certificate(&connection).is_none());
 
-        let required = server(&ca).client_ca_pem(ca.issuer.pem()).require_client_certificate(true).build().unwrap();
+        let required = server(&ca).client_ca_pem(ca.cert_pem()).require_client_certificate(true).build().unwrap();
         assert!(handshake(required, client_config(&ca, None)).is_err());
     }
 
     #[test]
     fn certificate_of_another_ca_fails_the_handshake() {
-        let ca = Ca::new("client CA");
-        let other = Ca::new("other CA");
-        let config = server(&ca).client_ca_pem(ca.issuer.pem()).build().unwrap();
-        let err = handshake(config, client_config(&ca, Some(other.leaf(&["client.test"])))).unwrap_err();
+        let ca = TestCa::new("client CA");
+        let other = TestCa::new("other CA");
+        let config = server(&ca).client_ca_pem(ca.cert_pem()).build().unwrap();
+        let err = handshake(config, client_config(&ca, Some(client_cert(&other)))).unwrap_err();
         assert!(matches!(err, rustls::Error::InvalidCertificate(_)), "{err:?}");
     }
 
     #[test]
     fn revoked_client_certificate_fails_the_handshake() {
-        use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevokedCertParams, SerialNumber, date_time_ymd};
-        let ca = Ca::new("client CA");
-        let leaf = |serial: &[u8]| {
-            let key = KeyPair::generate().unwrap();
-            let mut params = CertificateParams::new(vec!["client.test".to_owned()]).unwrap();
-            params.serial_number = Some(SerialNumber::from_slice(serial));
-            (params.signed_by(&key, &ca.issuer).unwrap().pem(), key.serialize_pem())
-        };
-        let crl = CertificateRevocationListParams {
-            this_update: date_time_ymd(2024, 1, 1),
-            next_update: date_time_ymd(2100, 1, 1),
-            crl_number: SerialNumber::from_slice(&[1]),
-            issuing_distribution_point: None,
-            revoked_certs: vec![RevokedCertParams {
-                serial_number: SerialNumber::from_slice(&[0x0b, 0xad]),
-                revocation_time: date_time_ymd(2024, 1, 1),
-                reason_code: None,
-                invalidity_date: None,
-            }],
-            key_identifier_method: KeyIdMethod::Sha256,
-        }
-        .signed_by(&ca.issuer)
-        .unwrap()
-        .pem()
-        .unwrap();
-        let config = || server(&ca).client_ca_pem(ca.issuer.pem()).client_crl_pem(&crl).build().unwrap();
+        let ca = TestCa::new("client CA");
+        let leaf = |serial: &[u8]| ca.issue(ClientCert::cn("client").dns("client.test").serial(serial));
+        let crl = ca.crl_pem(&[&[0x0b, 0xad]]);
+        let config = || server(&ca).client_ca_pem(ca.cert_pem()).client_crl_pem(&crl).build().unwrap();
         let err = handshake(config(), client_config(&ca, Some(leaf(&[0x0b, 0xad])))).unwrap_err();
         assert!(matches!(err, rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked)), "{err:?}");
         let connection = handshake(config(), client_config(&ca, Some(leaf(&[0x60, 0x0d])))).unwrap();
@@ -363,17 +314,17 @@ mod tests {
 
     #[test]
     fn without_client_ca_no_certificate_is_requested() {
-        let ca = Ca::new("CA");
+        let ca = TestCa::new("CA");
         let config = server(&ca).build().unwrap();
-        let connection = handshake(config, client_config(&ca, Some(ca.leaf(&["client.test"])))).unwrap();
+        let connection = handshake(config, client_config(&ca, Some(client_cert(&ca)))).unwrap();
         assert!(peer_certificate(&connection).is_none());
     }
 
     #[test]
     fn configuration_mistakes_are_reported() {
-        let ca = Ca::new("CA");
-        let (cert, key) = ca.leaf(&["localhost"]);
-        let (_, other_key) = ca.leaf(&["localhost"]);
+        let ca = TestCa::new("CA");
+        let IssuedCert { cert_pem: cert, key_pem: key, .. } = ca.server_cert(["localhost"]);
+        let other_key = ca.server_cert(["localhost"]).key_pem;
         let message = |tls: ServerTls| tls.build().unwrap_err().message().to_owned();
         assert!(message(ServerTls::from_pem("garbage", &key)).contains("certificate chain: no CERTIFICATE"));
         assert!(message(ServerTls::from_pem(&cert, "garbage")).contains("private key: no PRIVATE KEY"));
@@ -392,8 +343,8 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_key() {
-        let ca = Ca::new("CA");
-        let (cert, key) = ca.leaf(&["localhost"]);
+        let ca = TestCa::new("CA");
+        let IssuedCert { cert_pem: cert, key_pem: key, .. } = ca.server_cert(["localhost"]);
         let tls = ServerTls::from_pem(cert, &key);
         let shown = format!("{tls:?}");
         let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();

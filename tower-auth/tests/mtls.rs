@@ -3,7 +3,7 @@
 //! proxies only, RFC 9440 `Client-Cert`, nginx escaped PEM and Envoy XFCC headers (G4).
 //!
 //! Requests are `http::request::Parts` with the `PeerAddr` and `ClientCertificate` extensions a
-//! server adapter sets; certificates come from rcgen, tokens from the test kit's `LocalIssuer`. Every
+//! server adapter sets; certificates come from the test kit's `TestCa`, tokens from its `LocalIssuer`. Every
 //! test asserts the exact error kind, and the wire signal (status, challenge) where it matters.
 #![cfg(feature = "test-util")]
 
@@ -13,17 +13,16 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer as CaIssuer, KeyPair,
-    KeyUsagePurpose, SanType,
-};
 use serde_json::json;
 use tower_auth::dpop::Dpop;
 use tower_auth::jwt::{Algorithm, Issuer, JwtValidator};
 use tower_auth::mtls::{
     Certificate, CertificateAuthentication, ClientCertificates, IdentityMapping, ProxyHeader, TrustedProxies, x5t_s256,
 };
-use tower_auth::testkit::{DpopKey, LocalIssuer, TestIssuer};
+use tower_auth::testkit::{
+    ClientCert, DpopKey, LocalIssuer, TestCa, TestIssuer, certificate_pem as pem, client_cert_chain_field,
+    client_cert_field, nginx_escaped_pem, xfcc_element,
+};
 use tower_auth::{
     AuthError, AuthErrorKind, Authenticator, AuthenticatorBuilder, Binding, ClientCertificate, ManualClock, Mechanism,
     PeerAddr, Principal,
@@ -37,90 +36,42 @@ const PROXY: &str = "10.0.0.2:40000";
 // ---------------------------------------------------------------------------------------------
 // Certificates: valid from 2023-01-01 to 2024-01-01, around T0 (2023-11-14)
 
-fn params(cn: &str, sans: &[SanType]) -> CertificateParams {
-    let mut p = CertificateParams::default();
-    p.distinguished_name.push(DnType::CommonName, cn);
-    p.subject_alt_names = sans.to_vec();
-    p.not_before = rcgen::date_time_ymd(2023, 1, 1);
-    p.not_after = rcgen::date_time_ymd(2024, 1, 1);
-    p
-}
-
-fn dns(name: &str) -> SanType {
-    SanType::DnsName(name.try_into().unwrap())
-}
-
-fn uri(u: &str) -> SanType {
-    SanType::URI(u.try_into().unwrap())
-}
-
-fn email(e: &str) -> SanType {
-    SanType::Rfc822Name(e.try_into().unwrap())
+/// A certificate with subject `CN=cn`, valid from 2023-01-01 to 2024-01-01.
+fn cert(cn: &str) -> ClientCert {
+    ClientCert::cn(cn).validity((2023, 1, 1), (2024, 1, 1))
 }
 
 /// A self-signed client certificate (DER): fine for proof of possession (G3), and over TLS.
-fn self_signed(p: &CertificateParams) -> Vec<u8> {
-    p.self_signed(&KeyPair::generate().unwrap()).unwrap().der().to_vec()
+fn self_signed(cert: ClientCert) -> Vec<u8> {
+    cert.self_signed().der
 }
 
 fn svc() -> Vec<u8> {
-    self_signed(&params(
-        "svc",
-        &[dns("svc.example"), uri("spiffe://example.org/ns/prod/sa/svc"), email("svc@example.org")],
-    ))
+    self_signed(cert("svc").dns("svc.example").spiffe("spiffe://example.org/ns/prod/sa/svc").email("svc@example.org"))
 }
 
 /// A root CA and an intermediate, issuing client certificates.
 struct Pki {
-    ca_pem: String,
-    intermediate_der: Vec<u8>,
-    intermediate: CaIssuer<'static, KeyPair>,
+    root: TestCa,
+    intermediate: TestCa,
 }
 
 impl Pki {
     fn new() -> Self {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca = params("Root CA", &[]);
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        ca.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        ca.not_after = rcgen::date_time_ymd(2030, 1, 1);
-        let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
-        let root = CaIssuer::new(ca, ca_key);
-        let int_key = KeyPair::generate().unwrap();
-        let mut int = params("Intermediate CA", &[]);
-        int.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        int.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        int.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        int.not_after = rcgen::date_time_ymd(2030, 1, 1);
-        let intermediate_der = int.signed_by(&int_key, &root).unwrap().der().to_vec();
-        Self { ca_pem, intermediate_der, intermediate: CaIssuer::new(int, int_key) }
+        let root = TestCa::new("Root CA");
+        let intermediate = root.intermediate("Intermediate CA");
+        Self { root, intermediate }
     }
 
-    fn client(&self, cn: &str, sans: &[SanType]) -> Vec<u8> {
-        let mut p = params(cn, sans);
-        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        p.signed_by(&KeyPair::generate().unwrap(), &self.intermediate).unwrap().der().to_vec()
+    /// A client certificate `CN=cn` with the DNS name `dns`, from the intermediate.
+    fn client(&self, cn: &str, dns: &str) -> Vec<u8> {
+        self.intermediate.issue(cert(cn).dns(dns)).der
     }
-}
 
-fn pem(der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
-}
-
-/// Percent-encodes everything but unreserved characters, as nginx and Envoy escape PEM.
-fn url_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    /// The intermediate: the chain a proxy forwards with the client's certificate.
+    fn chain(&self) -> Vec<Vec<u8>> {
+        vec![self.intermediate.cert_der().to_vec()]
+    }
 }
 
 /// Header names and values.
@@ -130,30 +81,18 @@ type Headers = Vec<(String, String)>;
 fn forwarded(format: &ProxyHeader, der: &[u8], chain: &[Vec<u8>]) -> Headers {
     match format {
         ProxyHeader::ClientCert => {
-            let mut h = vec![("client-cert".to_owned(), format!(":{}:", STANDARD.encode(der)))];
+            let mut h = vec![("client-cert".to_owned(), client_cert_field(der))];
             if !chain.is_empty() {
-                let list: Vec<String> = chain.iter().map(|c| format!(":{}:", STANDARD.encode(c))).collect();
-                h.push(("client-cert-chain".to_owned(), list.join(", ")));
+                h.push(("client-cert-chain".to_owned(), client_cert_chain_field(chain)));
             }
             h
         }
-        ProxyHeader::NginxPem(name) => vec![(name.clone(), url_escape(&pem(der)))],
+        ProxyHeader::NginxPem(name) => vec![(name.clone(), nginx_escaped_pem(der))],
         ProxyHeader::Xfcc => {
-            let hash: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)
-                .as_ref()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            let mut element = format!(
-                "By=spiffe://mesh.example/ns/edge;Hash={hash};Cert=\"{}\";Subject=\"CN=x,O=y\"",
-                url_escape(&pem(der))
-            );
-            if !chain.is_empty() {
-                let chain: String = chain.iter().map(|c| pem(c)).collect();
-                element.push_str(&format!(";Chain=\"{}\"", url_escape(&chain)));
-            }
+            let element = xfcc_element("spiffe://mesh.example/ns/edge", der, chain);
             // An element from a farther hop comes first; the nearest proxy's element is the last.
-            vec![("x-forwarded-client-cert".to_owned(), format!("By=spiffe://far;URI=spiffe://other,{element}"))]
+            let value = format!("By=spiffe://far;URI=spiffe://other,{element};Subject=\"CN=x,O=y\"");
+            vec![("x-forwarded-client-cert".to_owned(), value)]
         }
         _ => unreachable!("the three formats"),
     }
@@ -383,8 +322,8 @@ async fn certificate_authentication_alone_is_a_configuration() {
 #[tokio::test]
 async fn allow_list() {
     let s = Setup::new();
-    let allowed = self_signed(&params("a", &[uri("spiffe://example.org/ns/prod/sa/billing")]));
-    let other = self_signed(&params("b", &[uri("spiffe://example.org/ns/prod/sa/other")]));
+    let allowed = self_signed(cert("a").spiffe("spiffe://example.org/ns/prod/sa/billing"));
+    let other = self_signed(cert("b").spiffe("spiffe://example.org/ns/prod/sa/other"));
     let auth = s
         .builder()
         .certificate_authentication(
@@ -396,7 +335,7 @@ async fn allow_list() {
     let e = err(&auth, &Req::from(CLIENT).tls(&other)).await;
     assert_eq!(signal(&e), (AuthErrorKind::InvalidClientCertificate, 401, Some(INVALID_CERTIFICATE.into())));
     // No identity of the mapped kind at all: refused the same way.
-    let e = err(&auth, &Req::from(CLIENT).tls(&self_signed(&params("c", &[dns("c.example")])))).await;
+    let e = err(&auth, &Req::from(CLIENT).tls(&self_signed(cert("c").dns("c.example")))).await;
     assert_eq!(signal(&e), (AuthErrorKind::InvalidClientCertificate, 401, Some(INVALID_CERTIFICATE.into())));
 }
 
@@ -404,13 +343,9 @@ async fn allow_list() {
 async fn expired_and_not_yet_valid_certificates() {
     let s = Setup::new();
     let auth = s.builder().certificate_authentication(s.cert_auth(IdentityMapping::SubjectCn)).build().unwrap();
-    let mut expired = params("old", &[]);
-    expired.not_before = rcgen::date_time_ymd(2021, 1, 1);
-    expired.not_after = rcgen::date_time_ymd(2022, 1, 1);
-    let mut future = params("new", &[]);
-    future.not_before = rcgen::date_time_ymd(2025, 1, 1);
-    future.not_after = rcgen::date_time_ymd(2026, 1, 1);
-    for der in [self_signed(&expired), self_signed(&future)] {
+    let expired = ClientCert::cn("old").validity((2021, 1, 1), (2022, 1, 1));
+    let future = ClientCert::cn("new").validity((2025, 1, 1), (2026, 1, 1));
+    for der in [self_signed(expired), self_signed(future)] {
         let e = err(&auth, &Req::from(CLIENT).tls(&der)).await;
         assert_eq!(signal(&e), (AuthErrorKind::InvalidClientCertificate, 401, Some(INVALID_CERTIFICATE.into())));
     }
@@ -511,18 +446,33 @@ async fn introspected_tokens_are_bound_by_the_top_level_cnf() {
 fn proxied(format: ProxyHeader, pki: Option<&Pki>) -> ClientCertificates {
     let sources = ClientCertificates::new().trusted_proxies("10.0.0.0/8, ::1".parse().unwrap()).proxy_header(format);
     match pki {
-        Some(pki) => sources.proxy_ca_pem(pki.ca_pem.as_bytes()).unwrap(),
+        Some(pki) => sources.proxy_ca_pem(pki.root.cert_pem().as_bytes()).unwrap(),
         None => sources,
+    }
+}
+
+/// A client certificate (`svc`, DNS name `svc.example`) of a new [`Pki`], its chain, and a token
+/// bound to it.
+struct Proxied {
+    pki: Pki,
+    der: Vec<u8>,
+    chain: Vec<Vec<u8>>,
+    token: String,
+}
+
+impl Proxied {
+    fn new(s: &Setup) -> Self {
+        let pki = Pki::new();
+        let der = pki.client("svc", "svc.example");
+        let token = s.bound_token(&der);
+        Self { chain: pki.chain(), pki, der, token }
     }
 }
 
 #[tokio::test]
 async fn each_header_format_from_a_trusted_proxy() {
     let s = Setup::new();
-    let pki = Pki::new();
-    let der = pki.client("svc", &[dns("svc.example")]);
-    let chain = vec![pki.intermediate_der.clone()];
-    let token = s.bound_token(&der);
+    let Proxied { pki, der, chain, token } = Proxied::new(&s);
     for format in formats() {
         let sources = proxied(format.clone(), Some(&pki));
         // Proof of possession over the forwarded certificate; the proxy's own TLS certificate is
@@ -549,10 +499,7 @@ async fn each_header_format_from_a_trusted_proxy() {
 async fn responses_decided_by_a_forwarded_certificate_vary_on_its_header() {
     // RFC 9440 §2.4: a response selected by `Client-Cert` is `Vary: Client-Cert` (or uncacheable).
     let s = Setup::new();
-    let pki = Pki::new();
-    let der = pki.client("svc", &[dns("svc.example")]);
-    let chain = vec![pki.intermediate_der.clone()];
-    let token = s.bound_token(&der);
+    let Proxied { pki, der, chain, token } = Proxied::new(&s);
     for (format, vary) in formats().into_iter().zip(["Client-Cert", "x-ssl-client-cert", "x-forwarded-client-cert"]) {
         let auth = s.authn(proxied(format.clone(), Some(&pki)), IdentityMapping::DnsSan);
         let mut requests = vec![Req::from(PROXY).bearer(&token).headers(forwarded(&format, &der, &chain))];
@@ -584,16 +531,16 @@ async fn a_chain_split_over_several_field_lines_is_not_read() {
     // so the intermediates are unknown: binding works, authentication needing them does not.
     let s = Setup::new();
     let pki = Pki::new();
-    let der = pki.client("svc", &[dns("svc.example")]);
+    let der = pki.client("svc", "svc.example");
     let sources = proxied(ProxyHeader::ClientCert, Some(&pki));
     let split = forwarded(&ProxyHeader::ClientCert, &der, &[])
         .into_iter()
         .chain(
-            forwarded(&ProxyHeader::ClientCert, &pki.intermediate_der, &[])
+            forwarded(&ProxyHeader::ClientCert, pki.intermediate.cert_der(), &[])
                 .into_iter()
                 .map(|(_, v)| ("client-cert-chain".to_owned(), v)),
         )
-        .chain([("client-cert-chain".to_owned(), format!(":{}:", STANDARD.encode(b"\x01")))])
+        .chain([("client-cert-chain".to_owned(), client_cert_field(b"\x01"))])
         .collect::<Headers>();
     let pop = s.builder().client_certificates(sources.clone()).build().unwrap();
     assert!(ok(&pop, &Req::from(PROXY).bearer(&s.bound_token(&der)).headers(split.clone())).await.binding().is_some());
@@ -606,15 +553,10 @@ async fn a_chain_split_over_several_field_lines_is_not_read() {
 async fn nginx_certificates_chaining_directly_to_the_proxy_ca_authenticate() {
     // nginx forwards the end-entity certificate only: it authenticates when the proxy CA issued it.
     let s = Setup::new();
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = params("Issuing CA", &[]);
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.not_before = rcgen::date_time_ymd(2020, 1, 1);
-    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
-    let issuer = CaIssuer::new(ca, ca_key);
-    let der = params("svc", &[]).signed_by(&KeyPair::generate().unwrap(), &issuer).unwrap().der().to_vec();
+    let ca = TestCa::new("Issuing CA");
+    let der = ca.issue(cert("svc")).der;
     let format = ProxyHeader::NginxPem("X-SSL-Client-Cert".into());
-    let sources = proxied(format.clone(), None).proxy_ca_pem(ca_pem.as_bytes()).unwrap();
+    let sources = proxied(format.clone(), None).proxy_ca_pem(ca.cert_pem().as_bytes()).unwrap();
     let auth = s.authn(sources, IdentityMapping::SubjectCn);
     assert_eq!(ok(&auth, &Req::from(PROXY).headers(forwarded(&format, &der, &[]))).await.subject(), "svc");
 }
@@ -623,10 +565,7 @@ async fn nginx_certificates_chaining_directly_to_the_proxy_ca_authenticate() {
 async fn spoofed_headers_from_untrusted_peers_change_nothing() {
     // G4, RFC 9440 §4: the same answer with and without the header, whatever it holds.
     let s = Setup::new();
-    let pki = Pki::new();
-    let der = pki.client("svc", &[dns("svc.example")]);
-    let chain = vec![pki.intermediate_der.clone()];
-    let token = s.bound_token(&der);
+    let Proxied { pki, der, chain, token } = Proxied::new(&s);
     for format in formats() {
         let sources = proxied(format.clone(), Some(&pki));
         let pop = s.builder().client_certificates(sources.clone()).build().unwrap();
@@ -661,10 +600,10 @@ async fn proxied_certificates_outside_the_proxy_ca_bind_but_do_not_authenticate(
     let s = Setup::new();
     let pki = Pki::new();
     let other_pki = Pki::new();
-    let foreign = other_pki.client("svc", &[dns("svc.example")]);
+    let foreign = other_pki.client("svc", "svc.example");
     let self_signed = svc();
     for format in formats() {
-        for (der, chain) in [(&foreign, vec![other_pki.intermediate_der.clone()]), (&self_signed, vec![])] {
+        for (der, chain) in [(&foreign, other_pki.chain()), (&self_signed, vec![])] {
             let headers = forwarded(&format, der, &chain);
             for ca in [Some(&pki), None] {
                 let sources = proxied(format.clone(), ca);
@@ -733,7 +672,7 @@ async fn malformed_headers_from_a_trusted_proxy() {
         (&xfcc, h("x-forwarded-client-cert", "By=\"open"), AuthErrorKind::MalformedRequest, "XFCC syntax"),
         (
             &xfcc,
-            h("x-forwarded-client-cert", &format!("Hash=00;Cert=\"{}\"", url_escape(&pem(&der)))),
+            h("x-forwarded-client-cert", &format!("Hash=00;Cert=\"{}\"", nginx_escaped_pem(&der))),
             AuthErrorKind::MalformedRequest,
             "XFCC Hash mismatch",
         ),

@@ -557,6 +557,7 @@ pub(crate) fn parse_xfcc(value: &[u8]) -> Result<Option<Forwarded>, AuthErrorKin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_pki::{certificate_pem as pem, client_cert_field, percent_encode as escape};
 
     const DER: &[u8] = b"\x30\x82\x01\x0a\x02\x82\x01\x01\x00\xc3";
 
@@ -564,28 +565,10 @@ mod tests {
         base64::engine::general_purpose::STANDARD.encode(bytes)
     }
 
-    fn pem(der: &[u8]) -> String {
-        let body = b64(der);
-        let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-        format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
-    }
-
-    fn escape(s: &str) -> String {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect()
-    }
-
     #[test]
     fn client_cert_byte_sequence() {
         // G4, RFC 9440 §2.1
-        let field = format!(":{}:", b64(DER));
+        let field = client_cert_field(DER);
         assert_eq!(parse_client_cert(field.as_bytes()), Ok(DER.to_vec()));
         assert_eq!(parse_client_cert(format!("  {field}  ").as_bytes()), Ok(DER.to_vec()));
         assert_eq!(
@@ -630,8 +613,8 @@ mod tests {
     #[test]
     fn client_cert_chain_list() {
         // RFC 9440 §2.3
-        let one = format!(":{}:", b64(b"\x01\x02"));
-        let two = format!(":{}:", b64(b"\x03"));
+        let one = client_cert_field(b"\x01\x02");
+        let two = client_cert_field(b"\x03");
         assert_eq!(parse_client_cert_chain(b""), Ok(vec![]));
         assert_eq!(parse_client_cert_chain(one.as_bytes()), Ok(vec![vec![1, 2]]));
         assert_eq!(parse_client_cert_chain(format!("{one} ,\t{two};p=1").as_bytes()), Ok(vec![vec![1, 2], vec![3]]));

@@ -4,95 +4,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    SanType,
-};
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::test_pki::{ClientCert, TestCa, certificate_pem, client_cert_field as sf, nginx_escaped_pem};
 use crate::view::{ClientCertificate, PeerAddr};
 
 const T0: u64 = 1_700_000_000; // 2023-11-14
 
-fn params(cn: &str, sans: &[SanType]) -> CertificateParams {
-    let mut p = CertificateParams::default();
-    p.distinguished_name.push(DnType::CommonName, cn);
-    p.subject_alt_names = sans.to_vec();
-    p.not_before = rcgen::date_time_ymd(2023, 1, 1);
-    p.not_after = rcgen::date_time_ymd(2024, 1, 1);
-    p
+/// A certificate with subject `CN=cn`, valid from 2023-01-01 to 2024-01-01 (around `T0`).
+fn leaf(cn: &str) -> ClientCert {
+    ClientCert::cn(cn).validity((2023, 1, 1), (2024, 1, 1))
 }
 
-fn dns(name: &str) -> SanType {
-    SanType::DnsName(name.try_into().unwrap())
-}
-
-fn uri(u: &str) -> SanType {
-    SanType::URI(u.try_into().unwrap())
-}
-
-fn email(e: &str) -> SanType {
-    SanType::Rfc822Name(e.try_into().unwrap())
-}
-
-fn self_signed(p: &CertificateParams) -> Vec<u8> {
-    p.self_signed(&KeyPair::generate().unwrap()).unwrap().der().to_vec()
-}
-
-/// A CA, an intermediate under it, and a way to issue client certificates under the intermediate.
-struct Pki {
-    ca_pem: String,
-    intermediate_der: Vec<u8>,
-    intermediate: Issuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Self {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca = params("Test Root CA", &[]);
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        ca.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        ca.not_after = rcgen::date_time_ymd(2030, 1, 1);
-        let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
-        let ca_issuer = Issuer::new(ca, ca_key);
-        let int_key = KeyPair::generate().unwrap();
-        let mut int = params("Test Intermediate CA", &[]);
-        int.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        int.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        int.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        int.not_after = rcgen::date_time_ymd(2030, 1, 1);
-        let intermediate_der = int.signed_by(&int_key, &ca_issuer).unwrap().der().to_vec();
-        Self { ca_pem, intermediate_der, intermediate: Issuer::new(int, int_key) }
-    }
-
-    fn issue(&self, mut p: CertificateParams, eku: &[ExtendedKeyUsagePurpose]) -> Vec<u8> {
-        p.extended_key_usages = eku.to_vec();
-        p.signed_by(&KeyPair::generate().unwrap(), &self.intermediate).unwrap().der().to_vec()
-    }
-}
-
-fn sf(der: &[u8]) -> String {
-    format!(":{}:", base64::engine::general_purpose::STANDARD.encode(der))
-}
-
-fn pem(der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
-}
-
-fn url_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+fn self_signed(cert: ClientCert) -> Vec<u8> {
+    cert.self_signed().der
 }
 
 fn request(peer: &str, tls: Option<&[u8]>, headers: &[(&str, &str)]) -> http::request::Parts {
@@ -114,13 +40,15 @@ fn proxies() -> TrustedProxies {
 
 #[test]
 fn parses_names_validity_serial_and_thumbprint() {
-    let mut p = params(
-        "client one",
-        &[dns("a.example"), dns("b.example"), uri("spiffe://example.org/svc"), email("ops@example.org")],
+    let der = self_signed(
+        leaf("client one")
+            .dns("a.example")
+            .dns("b.example")
+            .spiffe("spiffe://example.org/svc")
+            .email("ops@example.org")
+            .organization("Example")
+            .serial(&[0x00, 0x8f, 0x10]),
     );
-    p.distinguished_name.push(DnType::OrganizationName, "Example");
-    p.serial_number = Some(vec![0x00, 0x8f, 0x10].into());
-    let der = self_signed(&p);
     let c = Certificate::from_der(&der).unwrap();
     assert_eq!(c.subject_cn(), Some("client one"));
     assert!(c.subject().contains("CN=client one") && c.subject().contains("O=Example"), "{}", c.subject());
@@ -141,22 +69,22 @@ fn parses_names_validity_serial_and_thumbprint() {
 
 #[test]
 fn ambiguous_names_give_no_identity() {
-    // Two URI SANs: not an X.509-SVID. Two CNs: no common name.
-    let mut p = params("a", &[uri("spiffe://example.org/a"), uri("spiffe://example.org/b")]);
-    p.distinguished_name.push(DnType::CommonName, "b");
-    let c = Certificate::from_der(&self_signed(&p)).unwrap();
+    // Two URI SANs: not an X.509-SVID.
+    let c = Certificate::from_der(&self_signed(
+        leaf("b").spiffe("spiffe://example.org/a").spiffe("spiffe://example.org/b"),
+    ))
+    .unwrap();
     assert_eq!(c.spiffe_id(), None);
     assert_eq!(c.uri_sans().len(), 2);
-    let one_uri_not_spiffe =
-        Certificate::from_der(&self_signed(&params("x", &[uri("https://example.org/a")]))).unwrap();
+    let one_uri_not_spiffe = Certificate::from_der(&self_signed(leaf("x").uri("https://example.org/a"))).unwrap();
     assert_eq!(one_uri_not_spiffe.spiffe_id(), None);
-    let no_sans = Certificate::from_der(&self_signed(&params("x", &[]))).unwrap();
+    let no_sans = Certificate::from_der(&self_signed(leaf("x"))).unwrap();
     assert!(no_sans.dns_names().is_empty() && no_sans.emails().is_empty());
 }
 
 #[test]
 fn truncated_and_padded_der_are_refused() {
-    let der = self_signed(&params("x", &[dns("a.example")]));
+    let der = self_signed(leaf("x").dns("a.example"));
     for cut in [1, 10, der.len() / 2, der.len() - 1] {
         assert_eq!(Certificate::from_der(&der[..cut]).unwrap_err(), CertificateError::Malformed, "{cut}");
     }
@@ -170,13 +98,13 @@ fn truncated_and_padded_der_are_refused() {
 
 #[test]
 fn direct_tls_from_any_peer_that_is_not_a_proxy() {
-    let der = self_signed(&params("x", &[]));
+    let der = self_signed(leaf("x"));
     let sources = ClientCertificates::new();
     let got = sources.certificate(&request("192.0.2.1:1", Some(&der), &[])).unwrap().unwrap();
     assert_eq!(got.der(), der.as_slice());
     assert_eq!(sources.certificate(&request("192.0.2.1:1", None, &[])).unwrap(), None);
     // G4: without trusted proxies the header is never read, even from 10.x.
-    let other = self_signed(&params("y", &[]));
+    let other = self_signed(leaf("y"));
     let spoofed = request("10.0.0.1:1", None, &[("client-cert", &sf(&other))]);
     assert_eq!(sources.certificate(&spoofed).unwrap(), None);
     // Garbage in the TLS extension is not a certificate: 401, not a panic.
@@ -186,8 +114,8 @@ fn direct_tls_from_any_peer_that_is_not_a_proxy() {
 
 #[test]
 fn header_only_from_trusted_peers() {
-    let tls = self_signed(&params("proxy", &[]));
-    let client = self_signed(&params("client", &[]));
+    let tls = self_signed(leaf("proxy"));
+    let client = self_signed(leaf("client"));
     let sources = ClientCertificates::new().trusted_proxies(proxies());
     // Untrusted peer: header ignored entirely, even garbage; its TLS certificate is used.
     for value in [sf(&client), ":!!:".into()] {
@@ -208,7 +136,7 @@ fn header_only_from_trusted_peers() {
 
 #[test]
 fn client_cert_header_errors() {
-    let client = self_signed(&params("client", &[]));
+    let client = self_signed(leaf("client"));
     let sources = ClientCertificates::new().trusted_proxies(proxies());
     let peer = "10.0.0.9:1";
     let two = {
@@ -233,8 +161,8 @@ fn client_cert_header_errors() {
 
 #[test]
 fn nginx_and_xfcc_headers() {
-    let client = self_signed(&params("client", &[]));
-    let escaped = url_escape(&pem(&client));
+    let client = self_signed(leaf("client"));
+    let escaped = nginx_escaped_pem(&client);
     let nginx = ClientCertificates::new()
         .trusted_proxies(proxies())
         .proxy_header(ProxyHeader::NginxPem("X-SSL-Client-Cert".into()));
@@ -261,15 +189,14 @@ fn config_validation() {
             .proxy_ca_pem(b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n")
             .is_err()
     );
-    assert!(ClientCertificates::new().proxy_ca_pem(pem(b"\x30\x00").as_bytes()).is_err());
+    assert!(ClientCertificates::new().proxy_ca_pem(certificate_pem(b"\x30\x00").as_bytes()).is_err());
     assert!(ClientCertificates::new().proxy_header(ProxyHeader::NginxPem("bad name".into())).validate().is_err());
     assert!(ClientCertificates::new().proxy_header(ProxyHeader::NginxPem(String::new())).validate().is_err());
     assert!(ClientCertificates::new().proxy_header(ProxyHeader::NginxPem("X-Client-Cert".into())).validate().is_ok());
-    let pki = Pki::new();
     let twice = ClientCertificates::new()
-        .proxy_ca_pem(pki.ca_pem.as_bytes())
+        .proxy_ca_pem(TestCa::new("Test Root CA").cert_pem().as_bytes())
         .unwrap()
-        .proxy_ca_pem(Pki::new().ca_pem.as_bytes())
+        .proxy_ca_pem(TestCa::new("Other Root CA").cert_pem().as_bytes())
         .unwrap();
     assert!(format!("{twice:?}").contains("proxy_ca_certificates: 2"));
 }
@@ -284,10 +211,9 @@ fn tls_cert(der: &[u8]) -> RequestCertificate {
 
 #[test]
 fn each_identity_mapping() {
-    let der = self_signed(&params(
-        "cn-name",
-        &[dns("b.example"), dns("a.example"), uri("spiffe://example.org/ns/x"), email("ops@example.org")],
-    ));
+    let der = self_signed(
+        leaf("cn-name").dns("b.example").dns("a.example").spiffe("spiffe://example.org/ns/x").email("ops@example.org"),
+    );
     let sources = ClientCertificates::new();
     for (mapping, subject) in [
         (IdentityMapping::SpiffeId, "spiffe://example.org/ns/x"),
@@ -316,7 +242,7 @@ fn each_identity_mapping() {
 
 #[test]
 fn allow_list_and_missing_identity() {
-    let der = self_signed(&params("svc", &[dns("b.example"), dns("A.example")]));
+    let der = self_signed(leaf("svc").dns("b.example").dns("A.example"));
     let sources = ClientCertificates::new();
     // With an allow-list the first allowed name is the subject; DNS names compare case-insensitively.
     let p = auth(IdentityMapping::DnsSan).allow(["a.example"]).authenticate(&tls_cert(&der), &sources).unwrap();
@@ -342,7 +268,7 @@ fn allow_list_and_missing_identity() {
 
 #[test]
 fn validity_period() {
-    let der = self_signed(&params("svc", &[]));
+    let der = self_signed(leaf("svc"));
     let sources = ClientCertificates::new();
     let at = |secs: u64| CertificateAuthentication::new(IdentityMapping::SubjectCn).clock(ManualClock::at_unix(secs));
     assert!(at(1_672_531_200).authenticate(&tls_cert(&der), &sources).is_ok());
@@ -354,14 +280,17 @@ fn validity_period() {
 #[test]
 fn proxied_certificates_must_chain_to_the_proxy_ca() {
     // G3: authentication needs the chain; the intermediate comes from the header.
-    let pki = Pki::new();
-    let leaf = pki.issue(params("svc", &[]), &[ExtendedKeyUsagePurpose::ClientAuth]);
-    let with_ca = ClientCertificates::new().trusted_proxies(proxies()).proxy_ca_pem(pki.ca_pem.as_bytes()).unwrap();
-    let headers = [("client-cert", sf(&leaf)), ("client-cert-chain", sf(&pki.intermediate_der))];
+    // A root CA and an intermediate under it, which issues the client certificates.
+    let root = TestCa::new("Test Root CA");
+    let intermediate = root.intermediate("Test Intermediate CA");
+    let client = intermediate.issue(leaf("svc")).der;
+    let with_ca =
+        ClientCertificates::new().trusted_proxies(proxies()).proxy_ca_pem(root.cert_pem().as_bytes()).unwrap();
+    let headers = [("client-cert", sf(&client)), ("client-cert-chain", sf(intermediate.cert_der()))];
     let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
     let r = request("10.0.0.1:1", None, &headers);
     let cert = with_ca.resolve(&r).unwrap().unwrap();
-    assert_eq!(cert.chain, vec![pki.intermediate_der.clone()]);
+    assert_eq!(cert.chain, vec![intermediate.cert_der().to_vec()]);
     let a = auth(IdentityMapping::SubjectCn);
     assert_eq!(a.authenticate(&cert, &with_ca).unwrap().subject(), "svc");
     // Without the intermediate, without a CA, under another CA: refused.
@@ -369,19 +298,21 @@ fn proxied_certificates_must_chain_to_the_proxy_ca() {
     assert_eq!(a.authenticate(&no_chain, &with_ca).unwrap_err(), "proxied certificate does not chain to the proxy CA");
     let without_ca = ClientCertificates::new().trusted_proxies(proxies());
     assert_eq!(a.authenticate(&cert, &without_ca).unwrap_err(), "proxied certificate and no proxy CA configured");
-    let other_ca =
-        ClientCertificates::new().trusted_proxies(proxies()).proxy_ca_pem(Pki::new().ca_pem.as_bytes()).unwrap();
+    let other_ca = ClientCertificates::new()
+        .trusted_proxies(proxies())
+        .proxy_ca_pem(TestCa::new("Other Root CA").cert_pem().as_bytes())
+        .unwrap();
     assert!(a.authenticate(&cert, &other_ca).is_err());
     // A self-signed certificate through the proxy: refused.
-    let self_signed = self_signed(&params("svc", &[]));
+    let self_signed = self_signed(leaf("svc"));
     let r = request("10.0.0.1:1", None, &[("client-cert", &sf(&self_signed))]);
     assert!(a.authenticate(&with_ca.resolve(&r).unwrap().unwrap(), &with_ca).is_err());
     // A server-only certificate is not a client certificate.
-    let server_only = pki.issue(params("svc", &[]), &[ExtendedKeyUsagePurpose::ServerAuth]);
+    let server_only = intermediate.issue(leaf("svc").server_auth_only()).der;
     let r = request(
         "10.0.0.1:1",
         None,
-        &[("client-cert", &sf(&server_only)), ("client-cert-chain", &sf(&pki.intermediate_der))],
+        &[("client-cert", &sf(&server_only)), ("client-cert-chain", &sf(intermediate.cert_der()))],
     );
     assert_eq!(
         a.authenticate(&with_ca.resolve(&r).unwrap().unwrap(), &with_ca).unwrap_err(),
