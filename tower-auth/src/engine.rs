@@ -42,6 +42,10 @@ struct Inner {
     request_id_header: String,
     sources: CredentialSources,
     failed_auth: Option<crate::ratelimit::FailedAuthLimiter>,
+    /// Whether a credential can be decided without I/O (a verified-token cache or API keys):
+    /// otherwise [`Authenticator::try_authenticate_request_now`] leaves every request to the
+    /// asynchronous path at once, rather than look at it twice.
+    answers_now: bool,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -181,16 +185,21 @@ impl Authenticator {
     /// report (log event and counter) and failed-authentication accounting as
     /// [`authenticate_request`](Self::authenticate_request): a request without credentials, a CORS
     /// preflight, a malformed or ambiguous credential, an address over its failed-authentication
-    /// quota, or a `Bearer` JWT found in the verified-token cache (and not expired). `None` when
-    /// the answer needs more (a signature check, a key fetch, introspection, an API-key lookup,
-    /// a DPoP proof): then call [`authenticate_request`](Self::authenticate_request), which
-    /// decides the request from the start — nothing is counted or reported for it here.
+    /// quota, a `Bearer` JWT found in the verified-token cache (and not expired), an API key whose
+    /// record is in the lookup cache (and needs no use count in the store). `None` when the answer
+    /// needs more (a signature check, a key fetch, introspection, a store lookup, a DPoP proof),
+    /// and for every request when the engine has neither a verified-token cache nor API keys:
+    /// then call [`authenticate_request`](Self::authenticate_request), which decides the request
+    /// from the start — nothing is counted or reported for it here.
     ///
     /// Framework adapters call this first, so that the common case costs no future.
     pub fn try_authenticate_request_now<V: RequestView + ?Sized>(
         &self,
         request: &V,
     ) -> Option<Result<Authenticated, AuthError>> {
+        if !self.inner.answers_now {
+            return None;
+        }
         let mut vary = None;
         let mut scheme = "none";
         let work = || match self.prepare(request, &mut vary, &mut scheme) {
@@ -199,7 +208,14 @@ impl Authenticator {
                 let (principal, mechanism) = self.token_principal_now(token)?;
                 Some(self.bearer_outcome(request, principal, mechanism, &mut vary))
             }
-            Step::ApiKey(_) | Step::Dpop(_) => None,
+            Step::ApiKey(key) => {
+                let Some(api_keys) = &self.inner.api_keys else {
+                    return Some(Err(AuthErrorKind::UnrecognizedToken.into()));
+                };
+                let principal = api_keys.verify_now(key, request.peer_addr().map(|a| a.ip()))?;
+                Some(principal.map(|p| Outcome { principal: Some(p), label: Mechanism::ApiKey.as_str() }))
+            }
+            Step::Dpop(_) => None,
         };
         let result =
             crate::ratelimit::FailedAuthLimiter::guard_now(self.inner.failed_auth.as_ref(), request.peer_addr(), work)?;
@@ -614,6 +630,8 @@ impl AuthenticatorBuilder {
         let resource_metadata = self.resource_metadata.map(|m| m.build(self.dpop.as_ref())).transpose()?;
         let challenge_url = resource_metadata.as_ref().filter(|m| m.challenge_parameter()).map(|m| m.url().to_owned());
         let failed_auth = self.failed_auth.map(crate::ratelimit::FailedAuthLimit::build).transpose()?;
+        let answers_now = self.api_keys.is_some()
+            || (self.jwt.as_ref().is_some_and(JwtValidator::caches_tokens) && !self.introspect_jwts);
         Ok(Authenticator {
             inner: Arc::new(Inner {
                 jwt: self.jwt,
@@ -630,6 +648,7 @@ impl AuthenticatorBuilder {
                 request_id_header: self.request_id_header,
                 sources,
                 failed_auth,
+                answers_now,
             }),
         })
     }

@@ -57,6 +57,12 @@ pub(crate) enum Failure {
     Store(StoreError),
 }
 
+/// A refusal, logged with its reason (and the key id once the checksum passed, never the key).
+fn refuse(reason: Refusal, key_id: Option<&str>) -> Failure {
+    tracing::debug!(target: "tower_auth::apikey", reason = reason.as_str(), key_id, "API key refused");
+    Failure::Refused(reason)
+}
+
 /// A record as the request path needs it: with its principal built once.
 struct Known {
     record: ApiKeyRecord,
@@ -382,7 +388,20 @@ impl ApiKeys {
     /// passed, never the key) and counted in `tower_auth_api_key_refusals_total{reason}`. A store
     /// that cannot answer (and nothing cached) gives 503 with `Retry-After` (fail closed).
     pub async fn verify(&self, key: &str, peer: Option<IpAddr>) -> Result<Principal, AuthError> {
-        match self.check(key, peer).await {
+        Self::answer(self.check(key, peer).await)
+    }
+
+    /// [`verify`](Self::verify) when the answer is at hand: a key refused by its format, or whose
+    /// record is in the lookup cache and fresh, with no use count to record in the store. The same
+    /// answer, log events and counters as `verify`. `None` otherwise (nothing logged or counted),
+    /// for `verify` to decide.
+    pub(crate) fn verify_now(&self, key: &str, peer: Option<IpAddr>) -> Option<Result<Principal, AuthError>> {
+        self.check_now(key, peer).map(Self::answer)
+    }
+
+    /// The answer for a precise outcome: every refusal is `InvalidApiKey`, counted by reason.
+    fn answer(outcome: Result<Principal, Failure>) -> Result<Principal, AuthError> {
+        match outcome {
             Ok(principal) => Ok(principal),
             Err(Failure::Refused(reason)) => {
                 metrics::counter!("tower_auth_api_key_refusals_total", "reason" => reason.as_str()).increment(1);
@@ -398,19 +417,9 @@ impl ApiKeys {
     /// The verification with its precise outcome (for [`ApiKeys::verify`] and tests).
     pub(crate) async fn check(&self, key: &str, peer: Option<IpAddr>) -> Result<Principal, Failure> {
         let inner = &*self.inner;
-        let refuse = |reason: Refusal, key_id: Option<&str>| {
-            tracing::debug!(target: "tower_auth::apikey", reason = reason.as_str(), key_id, "API key refused");
-            Failure::Refused(reason)
-        };
-        // 1. Format and checksum: nothing is looked up for a mistyped or made-up key.
-        let parsed = inner.format.parse(key).map_err(|e| match e {
-            KeyFormatError::BadChecksum => refuse(Refusal::BadChecksum, None),
-            _ => refuse(Refusal::Malformed, None),
-        })?;
+        // 1. and 2.
+        let (parsed, presented) = self.parse_and_hash(key)?;
         let id = parsed.id();
-        // 2. Hash before the lookup, and compare against a dummy for unknown ids: a known and an
-        //    unknown id cost the same hashing and comparison.
-        let presented = inner.hasher.hash(id, parsed.secret());
         let now = inner.clock.now();
         // 3. Lookup (cache, then store).
         let known = match self.lookup(id, now).await {
@@ -421,6 +430,55 @@ impl ApiKeys {
             }
             Err(e) => return Err(Failure::Store(e)),
         };
+        // 4. to 6.
+        let known = self.judge(id, &presented, known, now, peer)?;
+        // 7. Usage limit: counted atomically in the store, last, so refused requests spend nothing.
+        if known.record.max_uses.is_some() && !inner.store.record_use(id).await.map_err(Failure::Store)? {
+            return Err(refuse(Refusal::UsesExhausted, Some(id)));
+        }
+        Ok(self.admit(id, &known, now))
+    }
+
+    /// [`check`](Self::check) without the store: `None` when it would need it (the record not
+    /// in the lookup cache or stale there, or a use count to record).
+    fn check_now(&self, key: &str, peer: Option<IpAddr>) -> Option<Result<Principal, Failure>> {
+        let inner = &*self.inner;
+        let (parsed, presented) = match self.parse_and_hash(key) {
+            Ok(checked) => checked,
+            Err(failure) => return Some(Err(failure)),
+        };
+        let id = parsed.id();
+        let now = inner.clock.now();
+        let known = self.cached(id, now, inner.cache.as_ref().and_then(|_| inner.store.revision()))?;
+        if known.as_ref().is_some_and(|k| k.record.max_uses.is_some()) {
+            return None;
+        }
+        Some(self.judge(id, &presented, known, now, peer).map(|known| self.admit(id, &known, now)))
+    }
+
+    /// Steps 1 and 2: format and checksum (nothing is looked up for a mistyped or made-up key),
+    /// then the hash, computed before the lookup so that known and unknown ids cost the same.
+    fn parse_and_hash<'k>(&self, key: &'k str) -> Result<(super::format::ParsedKey<'k>, SecretHash), Failure> {
+        let inner = &*self.inner;
+        let parsed = inner.format.parse(key).map_err(|e| match e {
+            KeyFormatError::BadChecksum => refuse(Refusal::BadChecksum, None),
+            _ => refuse(Refusal::Malformed, None),
+        })?;
+        let presented = inner.hasher.hash(parsed.id(), parsed.secret());
+        Ok((parsed, presented))
+    }
+
+    /// Steps 4 to 6: the constant-time comparison (against a dummy for unknown ids), the state,
+    /// the source network.
+    fn judge(
+        &self,
+        id: &str,
+        presented: &SecretHash,
+        known: Option<Arc<Known>>,
+        now: SystemTime,
+        peer: Option<IpAddr>,
+    ) -> Result<Arc<Known>, Failure> {
+        let inner = &*self.inner;
         // 4. Constant-time comparison of the hashes.
         let stored = known.as_ref().map_or(&inner.dummy_hash, |k| &k.record.secret_hash);
         let secret_matches = presented.matches(stored);
@@ -439,34 +497,23 @@ impl ApiKeys {
         if !known.record.allows_peer(peer) {
             return Err(refuse(Refusal::NetworkNotAllowed, Some(id)));
         }
-        // 7. Usage limit: counted atomically in the store, last, so refused requests spend nothing.
-        if known.record.max_uses.is_some() && !inner.store.record_use(id).await.map_err(Failure::Store)? {
-            return Err(refuse(Refusal::UsesExhausted, Some(id)));
-        }
+        Ok(known)
+    }
+
+    /// An accepted key: its use noted (once a second), its principal.
+    fn admit(&self, id: &str, known: &Known, now: SystemTime) -> Principal {
         if known.noted_second.swap(unix_seconds(now), Ordering::Relaxed) != unix_seconds(now) {
             self.note_use(id, now);
         }
-        Ok(known.principal.clone())
+        known.principal.clone()
     }
 
     async fn lookup(&self, id: &str, now: SystemTime) -> Result<Option<Arc<Known>>, StoreError> {
         let inner = &*self.inner;
         // Read before the fetch: a change racing with it makes the entry stale, never the reverse.
         let revision = inner.cache.as_ref().and_then(|_| inner.store.revision());
-        if let Some(cache) = &inner.cache
-            && let Some(hit) = cache.get(id)
-        {
-            let fresh = match (revision, hit.revision) {
-                (Some(now_rev), Some(then_rev)) => now_rev == then_rev,
-                _ => {
-                    let ttl = if hit.known.is_some() { inner.positive_ttl } else { inner.negative_ttl };
-                    // A clock that went backwards counts as expired.
-                    now.duration_since(hit.fetched).is_ok_and(|age| age < ttl)
-                }
-            };
-            if fresh {
-                return Ok(hit.known);
-            }
+        if let Some(known) = self.cached(id, now, revision) {
+            return Ok(known);
         }
         let record = inner.store.get(id).await?.filter(|r| r.id == id);
         let known = record.map(|r| Arc::new(Known::new(r)));
@@ -477,6 +524,22 @@ impl ApiKeys {
             }
         }
         Ok(known)
+    }
+
+    /// The lookup cache's entry for `id` when it is fresh: the same store revision, or (for stores
+    /// without revisions) younger than its TTL.
+    fn cached(&self, id: &str, now: SystemTime, revision: Option<u64>) -> Option<Option<Arc<Known>>> {
+        let inner = &*self.inner;
+        let hit = inner.cache.as_ref()?.get(id)?;
+        let fresh = match (revision, hit.revision) {
+            (Some(now_rev), Some(then_rev)) => now_rev == then_rev,
+            _ => {
+                let ttl = if hit.known.is_some() { inner.positive_ttl } else { inner.negative_ttl };
+                // A clock that went backwards counts as expired.
+                now.duration_since(hit.fetched).is_ok_and(|age| age < ttl)
+            }
+        };
+        fresh.then_some(hit.known)
     }
 
     fn last_used(&self) -> MutexGuard<'_, LastUsed> {

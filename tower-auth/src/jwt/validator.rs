@@ -323,6 +323,11 @@ impl JwtValidator {
         Ok(principal)
     }
 
+    /// Whether verified tokens are cached.
+    pub(crate) fn caches_tokens(&self) -> bool {
+        self.inner.cache.is_some()
+    }
+
     /// The principal of a token found in the verified-token cache and not expired (`exp` with the
     /// leeway, by the validator's clock): what [`validate`](Self::validate) answers without any
     /// work. `None` for any other token (too large, not cached, expired, or no cache), which

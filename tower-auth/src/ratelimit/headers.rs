@@ -139,14 +139,43 @@ impl Decision {
         current
     }
 
+    /// The `RateLimit` item as a header value, from the policy's pre-written `"name";r=` prefix:
+    /// the same bytes as [`current_field`](Self::current_field), in one exact-size allocation.
+    fn current_value(&self) -> Option<http::HeaderValue> {
+        let prefix = self.policy.current_prefix().as_bytes();
+        let (mut r_digits, mut t_digits) = ([0u8; 20], [0u8; 20]);
+        let r = sf_integer(u64::from(self.remaining), &mut r_digits);
+        let t = sf_integer(self.reset_secs(), &mut t_digits);
+        let mut buf = [0u8; 256];
+        let len = prefix.len() + r.len() + 3 + t.len();
+        let out = buf.get_mut(..len)?;
+        let (head, rest) = out.split_at_mut(prefix.len());
+        head.copy_from_slice(prefix);
+        let (middle, rest) = rest.split_at_mut(r.len());
+        middle.copy_from_slice(r);
+        let (sep, tail) = rest.split_at_mut(3);
+        sep.copy_from_slice(b";t=");
+        tail.copy_from_slice(t);
+        http::HeaderValue::from_bytes(out).ok()
+    }
+
     /// Appends the rate-limit headers to an `http` 1 header map: the draft's policy field is
-    /// written once per policy, so an admitted request costs one small string.
+    /// written once per policy, so an admitted request costs one small value.
     pub(crate) fn append_to(&self, headers: &mut http::HeaderMap) {
         use http::header::{HeaderName, HeaderValue};
+        const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+        const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
         if self.headers == RateLimitHeaders::Draft {
-            headers.append(HeaderName::from_static("ratelimit-policy"), self.policy.header_value().clone());
-            if let Ok(value) = HeaderValue::try_from(self.current_field()) {
-                headers.append(HeaderName::from_static("ratelimit"), value);
+            headers.append(RATELIMIT_POLICY, self.policy.header_value().clone());
+            match self.current_value() {
+                Some(value) => {
+                    headers.append(RATELIMIT, value);
+                }
+                None => {
+                    if let Ok(value) = HeaderValue::try_from(self.current_field()) {
+                        headers.append(RATELIMIT, value);
+                    }
+                }
             }
             return;
         }
@@ -201,8 +230,13 @@ pub(crate) fn sf_param(out: &mut String, key: &str, value: u64) {
     out.push(';');
     out.push_str(key);
     out.push('=');
-    // Decimal digits without the formatting machinery: this runs for every admitted request.
     let mut digits = [0u8; 20];
+    out.extend(sf_integer(value, &mut digits).iter().map(|&d| char::from(d)));
+}
+
+/// The decimal digits of an SF Integer (capped at the largest one), written into `digits`
+/// without the formatting machinery: this runs for every admitted request.
+fn sf_integer(value: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut n = value.min(SF_MAX_INTEGER);
     let mut start = digits.len();
     loop {
@@ -213,7 +247,7 @@ pub(crate) fn sf_param(out: &mut String, key: &str, value: u64) {
             break;
         }
     }
-    out.extend(digits[start..].iter().map(|&d| char::from(d)));
+    &digits[start..]
 }
 
 #[cfg(test)]
@@ -264,6 +298,37 @@ mod tests {
         assert_eq!(policy, [("default".to_owned(), vec![("q".to_owned(), 100), ("w".to_owned(), 60)])]);
         let current = parse_list(&headers[1].1);
         assert_eq!(current, [("default".to_owned(), vec![("r".to_owned(), 50), ("t".to_owned(), 30)])]);
+    }
+
+    #[test]
+    fn header_map_fields_are_the_string_fields() {
+        // The header-map writer and the string writer give the same bytes, names escaped,
+        // integers capped, and the same headers in the same order.
+        let long = "n".repeat(64);
+        for name in
+            ["default", "a\"b\\c", long.as_str(), "\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\""]
+        {
+            for (remaining, reset_ms) in [(0, 0), (1, 999), (50, 29_400), (u32::MAX, u64::MAX)] {
+                let d = Decision {
+                    policy: Arc::new(QuotaPolicy::new(name, Quota::per_minute(100))),
+                    allowed: true,
+                    remaining,
+                    reset: Duration::from_millis(reset_ms),
+                    retry_after: Duration::ZERO,
+                    headers: RateLimitHeaders::Draft,
+                };
+                let mut map = http::HeaderMap::new();
+                d.append_to(&mut map);
+                let written: Vec<(&str, String)> =
+                    map.iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap().to_owned())).collect();
+                let expected = d.response_headers();
+                assert_eq!(written.len(), expected.len());
+                for ((wk, wv), (ek, ev)) in written.iter().zip(&expected) {
+                    assert_eq!((*wk, wv), (*ek, ev));
+                }
+                assert_eq!(d.current_value().unwrap().as_bytes(), d.current_field().as_bytes());
+            }
+        }
     }
 
     #[test]

@@ -242,6 +242,8 @@ pub struct QuotaPolicy {
     quota: Quota,
     /// Its `RateLimit-Policy` item, written once: `"name";q=…;w=…`.
     field: http::HeaderValue,
+    /// The start of its `RateLimit` items, written once: `"name";r=`.
+    current_prefix: Arc<str>,
 }
 
 impl QuotaPolicy {
@@ -255,7 +257,15 @@ impl QuotaPolicy {
         super::headers::sf_param(&mut field, "w", quota.window_secs());
         // Printable ASCII only (the SF String writer drops anything else): always a valid value.
         let field = http::HeaderValue::try_from(field).unwrap_or(http::HeaderValue::from_static("\"\""));
-        Self { name, quota, field }
+        let mut current_prefix = String::with_capacity(name.len() + 5);
+        super::headers::sf_string(&mut current_prefix, &name);
+        current_prefix.push_str(";r=");
+        Self { name, quota, field, current_prefix: current_prefix.into() }
+    }
+
+    /// The start of this policy's `RateLimit` items: `"name";r=`.
+    pub(crate) fn current_prefix(&self) -> &str {
+        &self.current_prefix
     }
 
     /// The `RateLimit-Policy` item of this policy (RFC 9651 / draft-ietf-httpapi-ratelimit-headers
