@@ -28,21 +28,22 @@ struct Env {
 
 fn env_with(configure: impl FnOnce(AuthenticatorBuilder, &ManualClock) -> AuthenticatorBuilder) -> Env {
     let clock = ManualClock::at_unix(T0);
-    let issuer = LocalIssuer::new(ISS);
-    issuer.set_clock(clock.clone());
-    issuer.set_default_audience(AUD);
-    let validator = JwtValidator::builder()
-        .issuer(Issuer::with_jwks(ISS, issuer.jwks_json()))
-        .audience(AUD)
-        .clock(clock.clone())
-        .build()
-        .expect("valid configuration");
+    let issuer = local_issuer(&clock);
+    let validator = common::validator_for(Issuer::with_jwks(ISS, issuer.jwks_json()), &clock);
     let auth = configure(Authenticator::builder().jwt(validator), &clock).build().expect("valid configuration");
     Env { issuer, clock, auth }
 }
 
 fn env() -> Env {
     env_with(|b, _| b)
+}
+
+/// The local issuer of these tests, on `clock`, minting tokens for [`AUD`].
+fn local_issuer(clock: &ManualClock) -> LocalIssuer {
+    let issuer = LocalIssuer::new(ISS);
+    issuer.set_clock(clock.clone());
+    issuer.set_default_audience(AUD);
+    issuer
 }
 
 fn request(headers: &[(&str, &str)]) -> http::request::Parts {
@@ -207,15 +208,8 @@ async fn the_failed_auth_limit_holds_without_io_i7() {
 async fn tokens_that_must_be_introspected_never_take_the_cache_of_the_validator() {
     let issuer = tower_auth::testkit::TestIssuer::start().await;
     let clock = ManualClock::at_unix(T0);
-    let local = LocalIssuer::new(ISS);
-    local.set_clock(clock.clone());
-    local.set_default_audience(AUD);
-    let validator = JwtValidator::builder()
-        .issuer(Issuer::with_jwks(ISS, local.jwks_json()))
-        .audience(AUD)
-        .clock(clock)
-        .build()
-        .unwrap();
+    let local = local_issuer(&clock);
+    let validator = common::validator_for(Issuer::with_jwks(ISS, local.jwks_json()), &clock);
     let introspector = Introspector::builder()
         .endpoint(issuer.introspection_endpoint())
         .client_credentials(
@@ -287,9 +281,7 @@ async fn api_keys_from_the_lookup_cache_are_answered_without_io() {
 #[tokio::test]
 async fn an_engine_without_a_cache_or_api_keys_leaves_everything_to_the_async_path() {
     let clock = ManualClock::at_unix(T0);
-    let issuer = LocalIssuer::new(ISS);
-    issuer.set_clock(clock.clone());
-    issuer.set_default_audience(AUD);
+    let issuer = local_issuer(&clock);
     let validator = JwtValidator::builder()
         .issuer(Issuer::with_jwks(ISS, issuer.jwks_json()))
         .audience(AUD)
